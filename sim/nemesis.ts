@@ -12,6 +12,19 @@ import { assert } from '../src/core/lib/assert.js';
 import type { Prng } from '../src/core/lib/prng.js';
 import type { SimHost } from './host.js';
 import type { SimNetwork } from './network.js';
+
+/** The part of a SimNetwork the nemesis acts on, whatever its message type. */
+export type FaultableNetwork = Pick<
+  SimNetwork<never>,
+  | 'partition'
+  | 'clog'
+  | 'unclog'
+  | 'heal'
+  | 'options'
+  | 'latency'
+  | 'dropProbability'
+  | 'duplicateProbability'
+>;
 import type { Simulator } from './simulator.js';
 
 export const faultKinds = [
@@ -51,7 +64,7 @@ export class Nemesis {
   constructor(
     private readonly sim: Simulator,
     private readonly prng: Prng,
-    private readonly network: SimNetwork<unknown>,
+    private readonly network: FaultableNetwork,
     private readonly hosts: readonly SimHost[],
     readonly options: NemesisOptions = defaultNemesisOptions,
   ) {

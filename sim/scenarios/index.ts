@@ -1,0 +1,8 @@
+/**
+ * The scenarios the `sim` command knows. Each later protocol (raft, bucket, cluster) adds its own
+ * line here.
+ */
+import type { Scenario } from '../scenario.js';
+import { registerScenario } from './register.js';
+
+export const scenarios: readonly Scenario[] = [registerScenario];
