@@ -1,0 +1,189 @@
+/**
+ * The directory state machine. `apply` is the only way it changes; it is deterministic and total:
+ * any command, valid or stale, leaves the directory in a defined state, and a command whose
+ * expectation does not hold (an old epoch, an old incarnation, an unknown node) changes nothing and
+ * says why. Applying a command twice is the same as applying it once.
+ */
+import { assert } from '../lib/assert.js';
+import { epoch as toEpoch, mapVersion, type MapVersion } from '../lib/ids.js';
+import { canonicalJson, type Command } from './commands.js';
+import {
+  members,
+  type DirectoryState,
+  type Government,
+  type NodeId,
+  type NodeRecord,
+} from './types.js';
+
+/** Why a command was a no-op. */
+export type Rejection =
+  | 'NOT_BOOTSTRAPPED'
+  | 'ALREADY_BOOTSTRAPPED'
+  | 'STALE_INCARNATION'
+  | 'UNKNOWN_NODE'
+  | 'BAD_NODE_STATE'
+  | 'UNKNOWN_BUCKET'
+  | 'STALE_EPOCH'
+  | 'BAD_MEMBER'
+  | 'NOT_A_LEARNER'
+  | 'STILL_A_MEMBER'
+  | 'DUPLICATE';
+
+export type ApplyResult =
+  { readonly applied: true } | { readonly applied: false; readonly why: Rejection };
+
+const APPLIED: ApplyResult = { applied: true };
+const no = (why: Rejection): ApplyResult => ({ applied: false, why });
+
+const EMPTY_GOVERNMENT: Government = {
+  epoch: toEpoch(0),
+  leader: null,
+  followers: [],
+  learners: [],
+  caughtUp: [],
+};
+
+export class Directory {
+  private bucketCount = 0;
+  private replicas = 0;
+  private version: MapVersion = mapVersion(0);
+  private readonly nodes = new Map<NodeId, NodeRecord>();
+  private buckets: Government[] = [];
+
+  /** A read-only view of the whole state, nodes in id order. */
+  state(): DirectoryState {
+    return {
+      bucketCount: this.bucketCount,
+      replicas: this.replicas,
+      version: this.version,
+      nodes: [...this.nodes.values()].sort((a, b) => a.id - b.id),
+      buckets: this.buckets,
+    };
+  }
+
+  node(id: NodeId): NodeRecord | undefined {
+    return this.nodes.get(id);
+  }
+
+  government(bucket: number): Government | undefined {
+    return this.buckets[bucket];
+  }
+
+  get mapVersion(): MapVersion {
+    return this.version;
+  }
+
+  apply(command: Command): ApplyResult {
+    const result = this.dispatch(command);
+    if (result.applied) this.version = mapVersion(this.version + 1);
+    return result;
+  }
+
+  private dispatch(c: Command): ApplyResult {
+    if (c.kind === 'bootstrap') {
+      if (this.bucketCount > 0) return no('ALREADY_BOOTSTRAPPED');
+      this.bucketCount = c.bucketCount;
+      this.replicas = c.replicas;
+      this.buckets = Array.from({ length: c.bucketCount }, () => EMPTY_GOVERNMENT);
+      return APPLIED;
+    }
+    if (this.bucketCount === 0) return no('NOT_BOOTSTRAPPED');
+    switch (c.kind) {
+      case 'register':
+        return this.register(c);
+      case 'mark-dead':
+        return this.markDead(c.id, c.incarnation);
+      case 'drain':
+        return this.setState(c.id, ['active'], 'draining');
+      case 'remove':
+        if (this.buckets.some((g) => members(g).includes(c.id))) return no('STILL_A_MEMBER');
+        return this.setState(c.id, ['dead', 'draining'], 'removed');
+      case 'edict':
+        return this.edict(c);
+      case 'caught-up':
+        return this.caughtUp(c.bucket, c.epoch, c.node);
+    }
+  }
+
+  private register(c: Extract<Command, { kind: 'register' }>): ApplyResult {
+    const existing = this.nodes.get(c.id);
+    if (existing !== undefined) {
+      if (existing.state === 'removed') return no('BAD_NODE_STATE');
+      if (c.incarnation <= existing.incarnation) return no('STALE_INCARNATION');
+    }
+    // A new incarnation of a draining node keeps draining; otherwise the node is active again.
+    const state = existing?.state === 'draining' ? 'draining' : 'active';
+    const { id, address, zone, rack, weight, incarnation } = c;
+    this.nodes.set(id, { id, address, zone, rack, weight, incarnation, state });
+    return APPLIED;
+  }
+
+  private markDead(id: NodeId, incarnation: number): ApplyResult {
+    const node = this.nodes.get(id);
+    if (node === undefined) return no('UNKNOWN_NODE');
+    if (node.incarnation !== incarnation) return no('STALE_INCARNATION');
+    return this.setState(id, ['active', 'draining'], 'dead');
+  }
+
+  private setState(
+    id: NodeId,
+    from: readonly NodeRecord['state'][],
+    to: NodeRecord['state'],
+  ): ApplyResult {
+    const node = this.nodes.get(id);
+    if (node === undefined) return no('UNKNOWN_NODE');
+    if (!from.includes(node.state)) return no(node.state === to ? 'DUPLICATE' : 'BAD_NODE_STATE');
+    this.nodes.set(id, { ...node, state: to });
+    return APPLIED;
+  }
+
+  private edict(c: Extract<Command, { kind: 'edict' }>): ApplyResult {
+    const current = this.buckets[c.bucket];
+    if (current === undefined) return no('UNKNOWN_BUCKET');
+    if (current.epoch !== c.expectEpoch) return no('STALE_EPOCH');
+    const named = [...(c.leader === null ? [] : [c.leader]), ...c.followers, ...c.learners];
+    for (const id of named) {
+      const state = this.nodes.get(id)?.state;
+      if (state !== 'active' && state !== 'draining') return no('BAD_MEMBER');
+    }
+    // A learner's finished backfill stays valid while the leader it copied from keeps leading.
+    const keep = c.leader === current.leader ? current.caughtUp : [];
+    const next: Government = {
+      epoch: toEpoch(current.epoch + 1),
+      leader: c.leader,
+      followers: [...c.followers],
+      learners: [...c.learners],
+      caughtUp: keep.filter((id) => c.learners.includes(id)),
+    };
+    assert(next.epoch > current.epoch, 'epochs only grow');
+    this.buckets[c.bucket] = next;
+    return APPLIED;
+  }
+
+  private caughtUp(bucket: number, epoch: number, node: NodeId): ApplyResult {
+    const g = this.buckets[bucket];
+    if (g === undefined) return no('UNKNOWN_BUCKET');
+    if (g.epoch !== epoch) return no('STALE_EPOCH');
+    if (!g.learners.includes(node)) return no('NOT_A_LEARNER');
+    if (g.caughtUp.includes(node)) return no('DUPLICATE');
+    this.buckets[bucket] = { ...g, caughtUp: [...g.caughtUp, node].sort((a, b) => a - b) };
+    return APPLIED;
+  }
+
+  /** Canonical bytes of the whole state: equal directories encode to equal bytes (invariant 5). */
+  encode(): Uint8Array {
+    return new TextEncoder().encode(canonicalJson(this.state()));
+  }
+
+  /** Rebuilds a directory from `encode()` output (a metadata-log snapshot). */
+  static decode(bytes: Uint8Array): Directory {
+    const s = JSON.parse(new TextDecoder().decode(bytes)) as DirectoryState;
+    const d = new Directory();
+    d.bucketCount = s.bucketCount;
+    d.replicas = s.replicas;
+    d.version = mapVersion(s.version);
+    for (const n of s.nodes) d.nodes.set(n.id, n);
+    d.buckets = [...s.buckets];
+    return d;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The directory's data: nodes and their state, every bucket's government, the map version. It is
+ * the replicated state machine of the metadata log (DESIGN.md 4.2): a pure function of the log, so
+ * every node that applied the same prefix holds a byte-identical directory (invariant 5).
+ */
+import type { BucketId, Epoch, MapVersion, NodeId } from '../lib/ids.js';
+
+/**
+ * A node's life: `active` hosts buckets; `draining` keeps serving while the conductor moves its
+ * buckets away; `dead` was declared failed by the failure detector (its incarnation is fenced off);
+ * `removed` is gone for good. A node that comes back after `dead` must register with a higher
+ * incarnation and starts again as `active` with no buckets.
+ */
+export type NodeState = 'active' | 'draining' | 'dead' | 'removed';
+
+export interface NodeRecord {
+  readonly id: NodeId;
+  /** Where peers and clients reach it, `host:port`. */
+  readonly address: string;
+  readonly zone: string;
+  readonly rack: string;
+  /** Relative capacity; the planner gives it buckets in proportion. */
+  readonly weight: number;
+  /** Grows each time the process restarts with its identity; fences stale reports. */
+  readonly incarnation: number;
+  readonly state: NodeState;
+}
+
+/**
+ * One bucket's government. Epochs only grow; every edict installs epoch + 1. The leader is one of
+ * the voters; followers are waited for on every write; learners receive writes but are not waited
+ * for (they are backfilling). `caughtUp` lists the learners that reported a finished backfill in
+ * this epoch: only those may be promoted.
+ */
+export interface Government {
+  readonly epoch: Epoch;
+  readonly leader: NodeId | null;
+  readonly followers: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  readonly caughtUp: readonly NodeId[];
+}
+
+export interface DirectoryState {
+  /** Buckets per keyspace; fixed at bootstrap. 0 before bootstrap. */
+  readonly bucketCount: number;
+  /** Members per bucket (leader + followers) the planner aims for. */
+  readonly replicas: number;
+  /** Grows with every change of a government or of a node's membership. */
+  readonly version: MapVersion;
+  /** Nodes by id, in ascending id order. */
+  readonly nodes: readonly NodeRecord[];
+  /** Governments indexed by bucket id. */
+  readonly buckets: readonly Government[];
+}
+
+/** The members of a government, leader first, then followers, then learners. */
+export function members(g: Government): NodeId[] {
+  return [...(g.leader === null ? [] : [g.leader]), ...g.followers, ...g.learners];
+}
+
+export type { BucketId, Epoch, MapVersion, NodeId };
