@@ -657,6 +657,7 @@ export class Raft {
   }
 
   private onAppend(m: AppendMessage): StepResult {
+    this.checkLeaderCompleteness(m);
     if (m.prevIndex < this.log.committed) {
       // Everything up to our commit index matches the leader's log already.
       this.sendAppendResponse(m.from, this.log.committed);
@@ -683,6 +684,27 @@ export class Raft {
       hintTerm: hint.term,
     });
     return OK;
+  }
+
+  /**
+   * Leader completeness, checked where it can be: the leader of our term holds every entry we know
+   * committed, so wherever its message and our committed prefix overlap, the terms agree.
+   */
+  private checkLeaderCompleteness(m: AppendMessage): void {
+    const committed = this.log.committed;
+    const check = (index: LogIndex, term: Term): void => {
+      const mine = this.log.term(index);
+      assert(
+        mine === null || mine === term,
+        `leader completeness: leader ${m.from} of term ${m.term} has term ${term} at committed ` +
+          `index ${index}, node ${this.id} has ${mine}`,
+      );
+    };
+    if (m.prevIndex <= committed) check(m.prevIndex, m.prevTerm);
+    for (const e of m.entries) {
+      if (e.index > committed) break;
+      check(e.index, e.term);
+    }
   }
 
   private onHeartbeat(m: HeartbeatMessage): StepResult {

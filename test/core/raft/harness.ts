@@ -56,6 +56,9 @@ export class TestNode {
 /** Decides whether a message is lost; return true to drop it. */
 export type DropRule = (m: Message) => boolean;
 
+/** Changes a message in flight (e.g. to model the loss of part of a batch). */
+export type RewriteRule = (m: Message) => Message;
+
 export class TestCluster {
   readonly nodes = new Map<NodeId, TestNode>();
   /** Messages sent and not yet delivered, in send order. */
@@ -63,6 +66,7 @@ export class TestCluster {
   /** Every message ever sent, for assertions. */
   readonly sent: Message[] = [];
   private drops: DropRule[] = [];
+  private rewrites: RewriteRule[] = [];
   private readonly prng: Prng;
 
   constructor(
@@ -135,8 +139,14 @@ export class TestCluster {
     this.drop((m) => m.from === id || m.to === id);
   }
 
+  /** Rewrites messages with `rule` until `heal()`. */
+  rewrite(rule: RewriteRule): void {
+    this.rewrites.push(rule);
+  }
+
   heal(): void {
     this.drops = [];
+    this.rewrites = [];
   }
 
   /** Delivers queued messages (and those they cause) until the network is quiet. */
@@ -155,7 +165,7 @@ export class TestCluster {
   deliver(m: Message): void {
     const target = this.nodes.get(m.to);
     if (target === undefined || !target.up || this.drops.some((rule) => rule(m))) return;
-    target.raft.step(m);
+    target.raft.step(this.rewrites.reduce((msg, rule) => rule(msg), m));
   }
 
   /** Ticks the given nodes (default: every live node) `n` times, stabilizing after each tick. */
@@ -176,6 +186,12 @@ export class TestCluster {
       if (raft.status().role !== 'follower') break;
     }
     this.stabilize();
+  }
+
+  /** Campaigns `id` until it leads (a refused pre-vote may first move it to a newer term). */
+  elect(id: number, attempts = 5): void {
+    for (let i = 0; i < attempts && this.raft(id).status().role !== 'leader'; i++)
+      this.campaign(id);
   }
 
   /** The live leader with the highest term, if any. */
