@@ -4,12 +4,10 @@
 // bug where there is one, to show that the scenario it guards against is real.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AssertionError } from '../../../src/core/lib/assert.js';
 import { logIndex, term } from '../../../src/core/lib/ids.js';
 import { Prng } from '../../../src/core/lib/prng.js';
 import {
   MemoryRaftStore,
-  Raft,
   encodeConfigEntry,
   makeConfig,
   type Entry,
