@@ -39,3 +39,11 @@ export {
 } from './store.js';
 export type * from './types.js';
 export { raftBugs } from './types.js';
+export {
+  decodeRecord,
+  encodeRecord,
+  frameRecord,
+  frameRecords,
+  readFrames,
+  type RaftRecord,
+} from './codec.js';

@@ -18,6 +18,7 @@
  */
 import { assert } from '../lib/assert.js';
 import { logIndex, term, type LogIndex } from '../lib/ids.js';
+import type { RaftRecord } from './codec.js';
 import type { Entry, HardState, PersistentState, Snapshot } from './types.js';
 
 /** The durable part of one Ready. */
@@ -66,6 +67,23 @@ export class LogImage {
       this.entries.push(...update.entries);
     }
     if (update.hardState !== null) this.hardState = update.hardState;
+  }
+
+  /** Replays one record of a write-ahead log; entries covered by the snapshot are skipped. */
+  replay(record: RaftRecord): void {
+    switch (record.kind) {
+      case 'hard-state':
+        this.hardState = record.hardState;
+        return;
+      case 'entry':
+        if (record.entry.index > this.offset())
+          this.apply({ hardState: null, snapshot: null, entries: [record.entry] });
+        return;
+      case 'snapshot':
+        if (record.snapshot.meta.index > this.offset())
+          this.apply({ hardState: null, snapshot: record.snapshot, entries: [] });
+        return;
+    }
   }
 
   compact(snapshot: Snapshot): void {
