@@ -264,8 +264,12 @@ export class Raft {
   /**
    * Compacts the log up to `index`, which the application has applied, into a snapshot holding its
    * state `data`. The driver persists the returned snapshot, then may drop the entries it covers.
+   * Returns null when there is nothing to do now: the log is already compacted that far, or a
+   * snapshot received from the leader is still waiting to be persisted and applied.
    */
-  compact(index: LogIndex, data: Uint8Array): Snapshot {
+  compact(index: LogIndex, data: Uint8Array): Snapshot | null {
+    if (this.log.unstableSnapshot !== null) return null;
+    if (index < this.log.firstIndex()) return null;
     return this.log.compact(index, data);
   }
 

@@ -172,6 +172,7 @@ describe('snapshots', () => {
     for (const p of ['a', 'b', 'c']) c.propose(p);
     const applied = c.raft(1).status().applied;
     const snap = c.raft(1).compact(applied, bytes('state:a,b,c'));
+    assert.ok(snap !== null);
     c.node(1).store.compact(snap);
     assert.equal(c.raft(1).status().firstIndex, applied + 1);
     c.heal();
@@ -211,6 +212,8 @@ describe('snapshots', () => {
     c.campaign(1);
     c.propose('a');
     const snap = c.raft(1).compact(c.raft(1).status().applied, bytes('s'));
+    assert.ok(snap !== null);
+    assert.equal(c.raft(1).compact(c.raft(1).status().applied, bytes('s')), null, 'done already');
     assert.deepEqual(snap.meta.config, { voters: [1, 2, 3], learners: [] });
     assert.equal(snap.meta.term, 2);
   });
