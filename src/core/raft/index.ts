@@ -2,20 +2,19 @@
  * The metadata log's Raft core (docs/raft.md). The directory and the conductor use `Raft` through
  * its driver; everything else here is the data it speaks.
  */
-export {
-  Raft,
-  bootstrapState,
-  emptyState,
-  type ConfigChangeResult,
-  type NotLeader,
-  type ProposeResult,
-  type Proposed,
-  type RaftInit,
-  type RaftStatus,
-  type ReadIndexResult,
-  type StepResult,
-  type TransferResult,
-} from './raft.js';
+export { Raft } from './raft.js';
+export { bootstrapState, emptyState } from './bootstrap.js';
+export type {
+  ConfigChangeResult,
+  NotLeader,
+  ProposeResult,
+  Proposed,
+  RaftInit,
+  RaftStatus,
+  ReadIndexResult,
+  StepResult,
+  TransferResult,
+} from './api.js';
 export { defaultRaftOptions, validateRaftOptions, type RaftOptions } from './options.js';
 export {
   applyConfigChange,

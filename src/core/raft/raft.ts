@@ -24,139 +24,48 @@ import {
   applyConfigChange,
   encodeConfigEntry,
   isVoter,
-  makeConfig,
   sameConfig,
   type ConfigChange,
-  type ConfigChangeError,
 } from './config-change.js';
-import { Leader, type ReadIndexRefusal } from './leader.js';
+import type {
+  ConfigChangeResult,
+  NotLeader,
+  ProposeResult,
+  Proposed,
+  RaftInit,
+  RaftStatus,
+  ReadIndexResult,
+  StepResult,
+  TransferResult,
+} from './api.js';
+import {
+  answerStaleTerm,
+  onAppend,
+  onHeartbeat,
+  onSnapshot,
+  shouldGrantVote,
+  type FollowerContext,
+} from './follower.js';
+import { Leader } from './leader.js';
 import { RaftLog } from './log.js';
 import { defaultRaftOptions, validateRaftOptions, type RaftOptions } from './options.js';
 import { voteResult } from './quorum.js';
 import type {
-  AppendMessage,
   ConfigState,
   Entry,
   EntryType,
   HardState,
-  HeartbeatMessage,
   Message,
-  PersistentState,
   Ready,
   ReadState,
   Role,
   Snapshot,
-  SnapshotMessage,
   SoftState,
   VoteMessage,
   VoteResponseMessage,
 } from './types.js';
 
-/** The answer to a request that only a leader can serve, made on a node that is not one. */
-export interface NotLeader {
-  readonly ok: false;
-  readonly code: 'NOT_LEADER';
-  /** The leader this node last heard from in its current term, if any: retry there. */
-  readonly leaderHint: NodeId | null;
-}
-
-/** Where a proposal landed; it is committed once a Ready hands back the entry at `index`. */
-export interface Proposed {
-  readonly ok: true;
-  readonly index: LogIndex;
-  readonly term: Term;
-}
-
-/**
- * `PROPOSAL_DROPPED`: the leader is handing over, is being removed, or its uncommitted backlog is
- * full; retry later. `TOO_LARGE`: the entry exceeds `maxEntryBytes`.
- */
-export type ProposeResult =
-  Proposed | NotLeader | { readonly ok: false; readonly code: 'PROPOSAL_DROPPED' | 'TOO_LARGE' };
-
-/**
- * `NOT_READY`: the leader has not committed an entry of its term yet (retry shortly);
- * `CHANGE_PENDING`: another config change is not committed yet.
- */
-export type ConfigChangeResult =
-  | Proposed
-  | NotLeader
-  | {
-      readonly ok: false;
-      readonly code: 'NOT_READY' | 'CHANGE_PENDING' | 'PROPOSAL_DROPPED' | ConfigChangeError;
-    };
-
-/** Accepted: a `ReadState` with this context will follow (unless leadership is lost first). */
-export type ReadIndexResult =
-  { readonly ok: true } | NotLeader | { readonly ok: false; readonly code: ReadIndexRefusal };
-
-export type TransferResult =
-  { readonly ok: true } | NotLeader | { readonly ok: false; readonly code: 'NOT_A_VOTER' };
-
-/** Why a message had no effect; never an error of the caller, just a fact for metrics and tests. */
-export type StepResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'WRONG_RECIPIENT' | 'STALE_TERM' | 'IGNORED' };
-
-/** What a node is built from. */
-export interface RaftInit {
-  readonly id: NodeId;
-  /** What the store recovered (or `bootstrapState(...)` for a founding member). */
-  readonly state: PersistentState;
-  /** This node's own stream (`prng.fork()`); it draws the randomised election timeouts. */
-  readonly prng: Prng;
-  /** The index the application's state already reflects, when it keeps its own durable state. */
-  readonly applied?: LogIndex;
-}
-
-/** A node's state for status pages, tests and checkers. */
-export interface RaftStatus {
-  readonly id: NodeId;
-  readonly role: Role;
-  readonly term: Term;
-  readonly vote: NodeId | null;
-  readonly leader: NodeId | null;
-  readonly commit: LogIndex;
-  readonly applied: LogIndex;
-  readonly firstIndex: LogIndex;
-  readonly lastIndex: LogIndex;
-  readonly config: ConfigState;
-}
-
 const OK: { readonly ok: true } = { ok: true };
-
-/**
- * The persistent state of a founding member of a new cluster: entry 1 holds the initial
- * configuration and counts as committed, since every founding member starts with it. Members that
- * join later start from `emptyState()` and receive the log from the leader.
- */
-export function bootstrapState(
-  voters: readonly NodeId[],
-  learners: readonly NodeId[] = [],
-): PersistentState {
-  const config = makeConfig(voters, learners);
-  assert(config.voters.length > 0, 'a cluster starts with at least one voter');
-  const entry: Entry = {
-    index: logIndex(1),
-    term: makeTerm(1),
-    type: 'config',
-    data: encodeConfigEntry({ change: null, config }),
-  };
-  return {
-    hardState: { term: makeTerm(1), vote: null, commit: logIndex(1) },
-    snapshot: null,
-    entries: [entry],
-  };
-}
-
-/** The persistent state of a node that has never run: no term, no log, no configuration. */
-export function emptyState(): PersistentState {
-  return {
-    hardState: { term: makeTerm(0), vote: null, commit: logIndex(0) },
-    snapshot: null,
-    entries: [],
-  };
-}
 
 export class Raft {
   readonly id: NodeId;
@@ -179,6 +88,8 @@ export class Raft {
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private outstanding: Ready | null = null;
+  /** What the follower's handlers (follower.ts) may see and do. */
+  private readonly followerContext: FollowerContext;
 
   constructor(init: RaftInit, options: RaftOptions = defaultRaftOptions) {
     validateRaftOptions(options);
@@ -196,6 +107,13 @@ export class Raft {
     this.electionTimeout.startRandomized(this.prng);
     this.prevHardState = this.hardState();
     this.prevSoftState = this.softState();
+    this.followerContext = {
+      id: this.id,
+      log: this.log,
+      currentTerm: () => this.currentTerm,
+      send: (m) => this.send(m),
+      syncConfig: () => this.syncConfig(),
+    };
   }
 
   // ---- Public API ------------------------------------------------------------------------------
@@ -518,14 +436,13 @@ export class Raft {
   }
 
   private onVote(m: VoteMessage): StepResult {
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === null && this.leaderId === null) ||
-      (m.preVote && m.term > this.currentTerm);
-    const upToDate =
-      this.options.bugs.has('raft-vote-no-log-check') ||
-      this.log.isUpToDate(m.lastIndex, m.lastTerm);
-    const grant = canVote && upToDate;
+    const grant = shouldGrantVote(m, {
+      term: this.currentTerm,
+      vote: this.vote,
+      leader: this.leaderId,
+      log: this.log,
+      skipLogCheck: this.options.bugs.has('raft-vote-no-log-check'),
+    });
     this.send({
       type: 'vote-response',
       from: this.id,
@@ -554,32 +471,8 @@ export class Raft {
   }
 
   private onStaleTerm(m: Message): StepResult {
-    if (
-      (this.options.checkQuorum || this.options.preVote) &&
-      (m.type === 'append' || m.type === 'heartbeat')
-    ) {
-      // A leader from an older term, cut off for a while: tell it our term so that it steps down.
-      // (With pre-vote and check-quorum its followers may never raise their terms otherwise.)
-      this.send({
-        type: 'append-response',
-        from: this.id,
-        to: m.from,
-        term: this.currentTerm,
-        index: logIndex(0),
-        reject: false,
-        hintIndex: logIndex(0),
-        hintTerm: makeTerm(0),
-      });
-    } else if (m.type === 'vote' && m.preVote) {
-      this.send({
-        type: 'vote-response',
-        from: this.id,
-        to: m.from,
-        term: this.currentTerm,
-        preVote: true,
-        reject: true,
-      });
-    }
+    const { checkQuorum, preVote } = this.options;
+    answerStaleTerm(this.followerContext, m, checkQuorum || preVote);
     return { ok: false, code: 'STALE_TERM' };
   }
 
@@ -632,13 +525,16 @@ export class Raft {
     switch (m.type) {
       case 'append':
         this.heardFromLeader(m.from);
-        return this.onAppend(m);
+        onAppend(this.followerContext, m);
+        return OK;
       case 'heartbeat':
         this.heardFromLeader(m.from);
-        return this.onHeartbeat(m);
+        onHeartbeat(this.followerContext, m);
+        return OK;
       case 'snapshot':
         this.heardFromLeader(m.from);
-        return this.onSnapshot(m);
+        onSnapshot(this.followerContext, m);
+        return OK;
       case 'timeout-now':
         if (!this.promotable()) return { ok: false, code: 'IGNORED' };
         this.campaign('transfer');
@@ -658,98 +554,6 @@ export class Raft {
     );
     this.electionTimeout.reset();
     this.leaderId = from;
-  }
-
-  private onAppend(m: AppendMessage): StepResult {
-    this.checkLeaderCompleteness(m);
-    if (m.prevIndex < this.log.committed) {
-      // Everything up to our commit index matches the leader's log already.
-      this.sendAppendResponse(m.from, this.log.committed);
-      return OK;
-    }
-    const lastNew = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
-    this.syncConfig();
-    if (lastNew !== null) {
-      this.sendAppendResponse(m.from, lastNew);
-      return OK;
-    }
-    const hint = this.log.findConflictByTerm(
-      logIndex(Math.min(m.prevIndex, this.log.lastIndex())),
-      m.prevTerm,
-    );
-    this.send({
-      type: 'append-response',
-      from: this.id,
-      to: m.from,
-      term: this.currentTerm,
-      index: m.prevIndex,
-      reject: true,
-      hintIndex: hint.index,
-      hintTerm: hint.term,
-    });
-    return OK;
-  }
-
-  /**
-   * Leader completeness, checked where it can be: the leader of our term holds every entry we know
-   * committed, so wherever its message and our committed prefix overlap, the terms agree.
-   */
-  private checkLeaderCompleteness(m: AppendMessage): void {
-    const committed = this.log.committed;
-    const check = (index: LogIndex, term: Term): void => {
-      const mine = this.log.term(index);
-      assert(
-        mine === null || mine === term,
-        `leader completeness: leader ${m.from} of term ${m.term} has term ${term} at committed ` +
-          `index ${index}, node ${this.id} has ${mine}`,
-      );
-    };
-    if (m.prevIndex <= committed) check(m.prevIndex, m.prevTerm);
-    for (const e of m.entries) {
-      if (e.index > committed) break;
-      check(e.index, e.term);
-    }
-  }
-
-  private onHeartbeat(m: HeartbeatMessage): StepResult {
-    this.log.commitTo(m.commit);
-    this.send({
-      type: 'heartbeat-response',
-      from: this.id,
-      to: m.from,
-      term: this.currentTerm,
-      context: m.context,
-    });
-    return OK;
-  }
-
-  private onSnapshot(m: SnapshotMessage): StepResult {
-    const { meta } = m.snapshot;
-    if (meta.index <= this.log.committed) {
-      this.sendAppendResponse(m.from, this.log.committed);
-    } else if (this.log.matchTerm(meta.index, meta.term)) {
-      // We hold the snapshot's last entry, hence everything before it: just commit.
-      this.log.commitTo(meta.index);
-      this.sendAppendResponse(m.from, meta.index);
-    } else {
-      this.log.restore(m.snapshot);
-      this.syncConfig();
-      this.sendAppendResponse(m.from, this.log.lastIndex());
-    }
-    return OK;
-  }
-
-  private sendAppendResponse(to: NodeId, index: LogIndex): void {
-    this.send({
-      type: 'append-response',
-      from: this.id,
-      to,
-      term: this.currentTerm,
-      index,
-      reject: false,
-      hintIndex: logIndex(0),
-      hintTerm: makeTerm(0),
-    });
   }
 
   // ---- Log and configuration -------------------------------------------------------------------
