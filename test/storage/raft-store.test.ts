@@ -14,6 +14,7 @@ import { Prng } from '../../src/core/lib/prng.js';
 import {
   LogImage,
   MemoryRaftStore,
+  Raft,
   initialHardState,
   readFrames,
   frameRecords,
@@ -217,6 +218,37 @@ for (const impl of implementations) {
     });
   });
 }
+
+describe('LMDB durability', () => {
+  test('a store written, closed and reopened recovers what was synced, and a core boots from it', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'edict-raft-'));
+    tempDirs.push(path);
+    const store = new LmdbRaftStore({ path });
+    write(store, { entries: entries(1, 4, 1), hardState: hs(1, 3, 2) });
+    store.compact(snapshot(2, 1));
+    write(store, { entries: entries(5, 6, 3), hardState: hs(3, 5, 1) });
+    store.write({ hardState: hs(9, 5), snapshot: null, entries: entries(7, 7, 9) }); // never synced
+    await store.close();
+
+    const reopened = new LmdbRaftStore({ path });
+    const state = reopened.load();
+    const expected = {
+      hardState: hs(3, 5, 1),
+      snapshot: snapshot(2, 1),
+      entries: [...entries(3, 4, 1), ...entries(5, 6, 3)],
+    };
+    assert.equal(summary(state), summary(expected));
+    const raft = new Raft({ id: nodeId(1), state, prng: new Prng(1) });
+    const status = raft.status();
+    assert.equal(status.term, 3);
+    assert.equal(status.vote, 1);
+    assert.equal(status.commit, 5);
+    assert.equal(status.firstIndex, 3);
+    assert.equal(status.lastIndex, 6);
+    assert.deepEqual(status.config, { voters: [1, 2], learners: [3] });
+    await reopened.close();
+  });
+});
 
 describe('crash recovery', () => {
   test('LMDB: writes never synced are gone after a reopen', () => {

@@ -65,6 +65,8 @@ export class TestCluster {
   queue: Message[] = [];
   /** Every message ever sent, for assertions. */
   readonly sent: Message[] = [];
+  /** Called with every message delivered (golden scripts print them). */
+  onDeliver: ((m: Message) => void) | null = null;
   private drops: DropRule[] = [];
   private rewrites: RewriteRule[] = [];
   private readonly prng: Prng;
@@ -165,7 +167,9 @@ export class TestCluster {
   deliver(m: Message): void {
     const target = this.nodes.get(m.to);
     if (target === undefined || !target.up || this.drops.some((rule) => rule(m))) return;
-    target.raft.step(this.rewrites.reduce((msg, rule) => rule(msg), m));
+    const delivered = this.rewrites.reduce((msg, rule) => rule(msg), m);
+    this.onDeliver?.(delivered);
+    target.raft.step(delivered);
   }
 
   /** Ticks the given nodes (default: every live node) `n` times, stabilizing after each tick. */
