@@ -1,0 +1,47 @@
+/**
+ * Edict's TCP transport: length-prefixed MessagePack frames with request ids and pipelining,
+ * bounded queues with back-pressure, a version handshake, and reconnecting outbound links.
+ * The wire format is specified in docs/protocols.md ("Wire protocol").
+ */
+export {
+  Connection,
+  type ConnectionComponents,
+  type ConnectionInit,
+  type ConnectionState,
+  type ConnectionStats,
+  type IncomingRequest,
+  type MessageHandler,
+  type RequestContext,
+  type RequestHandler,
+  type RequestOptions,
+} from './connection.js';
+export {
+  defaultCodecOptions,
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+  type CodecOptions,
+} from './codec.js';
+export {
+  defaultConnectionOptions,
+  silentLogger,
+  type ConnectionOptions,
+  type Logger,
+} from './options.js';
+export {
+  backoffDelayMs,
+  defaultPeerOptions,
+  Peer,
+  type PeerComponents,
+  type PeerInit,
+  type PeerOptions,
+  type PeerState,
+  type PeerStats,
+} from './peer.js';
+export {
+  defaultServerOptions,
+  Server,
+  type ServerComponents,
+  type ServerInit,
+  type ServerOptions,
+  type ServerStats,
+} from './server.js';

@@ -1,0 +1,130 @@
+/**
+ * The outbound side of one connection. Frames queued during one turn of the event loop are written
+ * to the socket together when the turn ends (one `write` of their concatenation, or a corked run of
+ * writes for large frames), so a burst of pipelined requests or responses costs one system call.
+ *
+ * The outbox is bounded by bytes: everything queued here plus everything the socket has accepted
+ * but not yet handed to the kernel (`socket.writableLength`). Callers ask {@link Outbox.fits}
+ * before queueing; the socket's own `write() === false` / `'drain'` signals are folded into
+ * that count, so a slow reader at the other end fills the bound and senders see it.
+ */
+import type { Socket } from 'node:net';
+import { assert } from '../core/lib/assert.js';
+import type { EdictError } from '../errors.js';
+
+/** Frames up to this many bytes in total are concatenated into one write; larger runs are corked. */
+const CONCAT_BYTES_MAX = 64 * 1024;
+
+interface Waiter {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: EdictError) => void;
+}
+
+export class Outbox {
+  private frames: Buffer[] = [];
+  private queuedBytes = 0;
+  private flushScheduled = false;
+  private failed: EdictError | null = null;
+  /** One promise shared by every caller of `whenWritable()` in the same full period. */
+  private waiter: Waiter | null = null;
+  private readonly flushBound = (): void => this.flush();
+
+  constructor(
+    private readonly socket: Socket,
+    /** The byte bound; a single frame larger than it is still accepted into an empty outbox. */
+    readonly bytesMax: number,
+    /** Called when the outbox has room again after being full. */
+    private readonly onWritable: () => void,
+  ) {
+    assert(Number.isSafeInteger(bytesMax) && bytesMax > 0, 'outbox bytesMax must be positive');
+    socket.on('drain', () => this.notifyIfWritable());
+  }
+
+  /** Bytes accepted but not yet handed to the kernel. */
+  get bytes(): number {
+    return this.queuedBytes + this.socket.writableLength;
+  }
+
+  /** Whether the outbox is below its bound. */
+  get writable(): boolean {
+    return this.failed === null && this.bytes < this.bytesMax;
+  }
+
+  /** Whether a frame of `frameBytes` may be queued now without passing the bound. */
+  fits(frameBytes: number): boolean {
+    const bytes = this.bytes;
+    return this.failed === null && (bytes === 0 || bytes + frameBytes <= this.bytesMax);
+  }
+
+  /**
+   * Queues `frame` for the end of this turn. Does not check the bound: bounded senders check
+   * {@link fits} first; responses to requests already admitted are queued regardless (their number
+   * is bounded by the connection's limit on requests being handled).
+   */
+  push(frame: Buffer): void {
+    if (this.failed !== null) return;
+    this.frames.push(frame);
+    this.queuedBytes += frame.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushBound);
+    }
+  }
+
+  /** Resolves once the outbox is below its bound; rejects if the connection fails first. */
+  whenWritable(): Promise<void> {
+    if (this.failed !== null) return Promise.reject(this.failed);
+    if (this.writable) return Promise.resolve();
+    if (this.waiter === null) {
+      let resolve!: () => void;
+      let reject!: (error: EdictError) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.waiter = { promise, resolve, reject };
+    }
+    return this.waiter.promise;
+  }
+
+  /** Writes everything queued to the socket now. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.failed !== null || this.frames.length === 0) return;
+    const frames = this.frames;
+    const bytes = this.queuedBytes;
+    this.frames = [];
+    this.queuedBytes = 0;
+    if (!this.socket.writable) return;
+    if (frames.length === 1) {
+      this.socket.write(frames[0] as Buffer);
+    } else if (bytes <= CONCAT_BYTES_MAX) {
+      this.socket.write(Buffer.concat(frames, bytes));
+    } else {
+      this.socket.cork();
+      for (const frame of frames) this.socket.write(frame);
+      this.socket.uncork();
+    }
+    this.notifyIfWritable();
+  }
+
+  /** Drops what is queued and fails waiters with `error`; later pushes are ignored. */
+  fail(error: EdictError): void {
+    if (this.failed !== null) return;
+    this.failed = error;
+    this.frames = [];
+    this.queuedBytes = 0;
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.reject(error);
+  }
+
+  private notifyIfWritable(): void {
+    if (!this.writable) return;
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.resolve();
+    this.onWritable();
+  }
+}
