@@ -125,6 +125,7 @@ export class FrameDecoder {
   /** Removes and returns the next `n` buffered bytes; `n` must not exceed `buffered`. */
   private take(n: number): Buffer {
     assert(n <= this.buffered, 'take() beyond the buffered bytes');
+    if (n === 0) return EMPTY; // an empty payload may end the buffered bytes exactly
     const first = this.chunks[this.head] as Buffer;
     if (first.length - this.headOffset >= n) {
       const view = first.subarray(this.headOffset, this.headOffset + n);
