@@ -169,6 +169,7 @@ export class Server {
     const timer = setTimeout(() => socket.destroy(), this.options.closeTimeoutMs);
     socket.on('error', () => undefined);
     socket.on('close', () => clearTimeout(timer));
+    socket.resume(); // discard its hello, so that its end is read and the socket closes
     socket.end(encodeFrameOf({ kind: 'goodbye', error }, this.options.codec));
   }
 }

@@ -1,0 +1,327 @@
+// The server and its connections over real loopback TCP. Well-behaved traffic: pipelined requests
+// answered out of order, one-way messages in order both ways, handler errors carried as typed
+// errors, deadlines. Misbehaving peers, driven through raw sockets: garbage, an HTTP request, an
+// oversized length, frames before the hello, a silent peer, a foreign protocol version; each gets
+// a typed goodbye and a closed connection while another client of the same server keeps working.
+// Limits: the connection limit answers TOO_MANY_CONNECTIONS. Every server listens on 127.0.0.1:0.
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EdictError } from '../../src/errors.js';
+import type { Connection, IncomingRequest } from '../../src/net/connection.js';
+import { frameHeader } from '../../src/net/frame.js';
+import type { Peer, PeerComponents, PeerOptions } from '../../src/net/peer.js';
+import {
+  Cleanup,
+  frameOf,
+  helloFrame,
+  RawClient,
+  sleep,
+  startPeer,
+  startRawServer,
+  startServer,
+  until,
+} from './helpers.js';
+
+let cleanup: Cleanup;
+beforeEach(() => {
+  cleanup = new Cleanup();
+});
+afterEach(() => cleanup.run());
+
+/** Rejects with the EdictError code of `promise`'s rejection, or fails if it resolves. */
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof EdictError, `not an EdictError: ${String(error)}`);
+    return error.code;
+  }
+  assert.fail('expected a rejection');
+}
+
+async function openPeer(
+  port: number,
+  components: Partial<PeerComponents> = {},
+  options: Partial<PeerOptions> = {},
+  localId = 'client',
+): Promise<Peer> {
+  const peer = startPeer(cleanup, port, components, options, localId);
+  await until(() => peer.state === 'open', 'the peer to open');
+  return peer;
+}
+
+describe('request and response', () => {
+  test('1,000 pipelined requests on one connection, answered in reverse order', async () => {
+    const waiting: Array<() => void> = [];
+    const { port } = await startServer(cleanup, {
+      onRequest: (request) =>
+        new Promise((resolve) => {
+          waiting.push(() => resolve({ echo: request.body }));
+          if (waiting.length === 1_000) for (const answer of waiting.reverse()) answer();
+        }),
+    });
+    const peer = await openPeer(port);
+    const answers = await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) => peer.request('echo', i)),
+    );
+    assert.deepEqual(
+      answers,
+      Array.from({ length: 1_000 }, (_, i) => ({ echo: i })),
+    );
+    assert.equal(peer.connection?.pendingRequests, 0);
+  });
+
+  test('handler errors: EdictError passes through with details, anything else is INTERNAL', async () => {
+    const { port } = await startServer(cleanup, {
+      onRequest: async (request: IncomingRequest) => {
+        if (request.type === 'typed')
+          throw new EdictError('WRONG_LEADER', 'try n2', { leaderHint: 2 });
+        if (request.type === 'sync') throw new Error('secret detail');
+        throw new Error('async secret');
+      },
+    });
+    const peer = await openPeer(port);
+    await assert.rejects(peer.request('typed', null), (error: unknown) => {
+      assert.ok(error instanceof EdictError);
+      assert.deepEqual(error.toJSON(), {
+        code: 'WRONG_LEADER',
+        message: 'try n2',
+        details: { leaderHint: 2 },
+      });
+      return true;
+    });
+    for (const type of ['sync', 'other']) {
+      await assert.rejects(peer.request(type, null), (error: unknown) => {
+        assert.ok(error instanceof EdictError);
+        assert.equal(error.code, 'INTERNAL');
+        assert.doesNotMatch(error.message, /secret/, 'internal details stay in the server log');
+        return true;
+      });
+    }
+  });
+
+  test('a request not answered in time fails with TIMEOUT; its late answer is dropped', async () => {
+    const { port } = await startServer(cleanup, {
+      onRequest: async (request) => {
+        await sleep(request.body as number);
+        return 'late';
+      },
+    });
+    const peer = await openPeer(port);
+    const started = performance.now();
+    assert.equal(await codeOf(peer.request('slow', 300, { timeoutMs: 50 })), 'TIMEOUT');
+    const waited = performance.now() - started;
+    assert.ok(waited >= 45 && waited < 250, `timed out after ${waited} ms`);
+    assert.equal(await peer.request('fast', 0), 'late');
+    await until(() => peer.connection?.stats.responsesLate === 1, 'the late response');
+    assert.equal(peer.connection?.stats.requestsTimedOut, 1);
+  });
+
+  test('a body that is not plain data is refused before sending; the connection stays', async () => {
+    const { port } = await startServer(cleanup);
+    const peer = await openPeer(port);
+    assert.equal(await codeOf(peer.request('echo', { when: new Date() })), 'BAD_REQUEST');
+    assert.equal(await peer.request('echo', 'still here'), 'still here');
+  });
+
+  test('a response that cannot be encoded reaches the requester as INTERNAL', async () => {
+    const { port } = await startServer(cleanup, { onRequest: async () => new Map() });
+    const peer = await openPeer(port);
+    assert.equal(await codeOf(peer.request('map', null)), 'INTERNAL');
+  });
+
+  test('a request or response above frameBytesMax is FRAME_TOO_LARGE, and not fatal', async () => {
+    const { port } = await startServer(
+      cleanup,
+      { onRequest: async (request) => Buffer.alloc(request.body as number) },
+      { frameBytesMax: 64 * 1024 },
+    );
+    const peer = await openPeer(port, {}, { frameBytesMax: 64 * 1024 });
+    assert.equal(await codeOf(peer.request('echo', Buffer.alloc(70 * 1024))), 'FRAME_TOO_LARGE');
+    assert.equal(await codeOf(peer.request('big', 70 * 1024)), 'FRAME_TOO_LARGE');
+    assert.equal(((await peer.request('big', 10)) as Buffer).length, 10);
+  });
+});
+
+describe('one-way messages', () => {
+  test('arrive in order in both directions, and the server can push to a client', async () => {
+    const atServer: unknown[] = [];
+    const atClient: unknown[] = [];
+    let serverSide: Connection | null = null;
+    const { port } = await startServer(cleanup, {
+      onMessage: (message) => {
+        atServer.push(message.body);
+      },
+      onConnection: (connection) => {
+        serverSide = connection;
+      },
+    });
+    const peer = await openPeer(port, { onMessage: (message) => void atClient.push(message.body) });
+    for (let i = 0; i < 500; i++) peer.send('append', i);
+    await until(() => atServer.length === 500 && serverSide !== null, 'messages at the server');
+    assert.deepEqual(
+      atServer,
+      Array.from({ length: 500 }, (_, i) => i),
+    );
+    for (let i = 0; i < 500; i++) (serverSide as unknown as Connection).send('invalidate', i);
+    await until(() => atClient.length === 500, 'messages at the client');
+    assert.deepEqual(
+      atClient,
+      Array.from({ length: 500 }, (_, i) => i),
+    );
+    assert.equal((serverSide as unknown as Connection).peerId, 'client');
+  });
+});
+
+describe('malformed input', () => {
+  async function checkClosedWith(raw: RawClient, code: string): Promise<void> {
+    await raw.closed;
+    assert.equal(raw.goodbye()?.error.code, code);
+  }
+
+  /** A working client beside the bad one: the server keeps serving it. */
+  async function bystander(port: number) {
+    const peer = await openPeer(port, {}, {}, 'bystander');
+    assert.equal(await peer.request('echo', 'before'), 'before');
+    return peer;
+  }
+
+  test('garbage after the hello: MALFORMED_FRAME, the connection closes, others go on', async () => {
+    const { server, port } = await startServer(cleanup);
+    const peer = await bystander(port);
+    const raw = await RawClient.connect(cleanup, port);
+    raw.write(helloFrame());
+    raw.write(Buffer.concat([frameHeader(3), Buffer.from([0xc1, 0xc1, 0xc1])]));
+    await checkClosedWith(raw, 'MALFORMED_FRAME');
+    assert.equal(raw.envelopes[0]?.kind, 'hello');
+    assert.equal(await peer.request('echo', 'after'), 'after');
+    await until(() => server.stats.connectionsFailed === 1, 'the failure counted');
+  });
+
+  test('an HTTP request to the TCP port: FRAME_TOO_LARGE before any buffering', async () => {
+    const { port } = await startServer(cleanup);
+    const peer = await bystander(port);
+    const raw = await RawClient.connect(cleanup, port);
+    raw.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await checkClosedWith(raw, 'FRAME_TOO_LARGE');
+    assert.equal(await peer.request('echo', 'after'), 'after');
+  });
+
+  test('a declared length of 4 GiB after the hello: FRAME_TOO_LARGE and close', async () => {
+    const { port } = await startServer(cleanup);
+    const peer = await bystander(port);
+    const raw = await RawClient.connect(cleanup, port);
+    raw.write(Buffer.concat([helloFrame(), frameHeader(0xffffffff), Buffer.alloc(1000)]));
+    await checkClosedWith(raw, 'FRAME_TOO_LARGE');
+    assert.equal(await peer.request('echo', 'after'), 'after');
+  });
+
+  test('a request before the hello: MALFORMED_FRAME', async () => {
+    const { port } = await startServer(cleanup);
+    const raw = await RawClient.connect(cleanup, port);
+    raw.write(frameOf({ kind: 'request', id: 1, type: 'echo', body: null }));
+    await checkClosedWith(raw, 'MALFORMED_FRAME');
+  });
+
+  test('a peer that never says hello is dropped with TIMEOUT', async () => {
+    const { port } = await startServer(cleanup, {}, { helloTimeoutMs: 100 });
+    const raw = await RawClient.connect(cleanup, port);
+    await checkClosedWith(raw, 'TIMEOUT');
+  });
+
+  test('random byte streams from many clients never hurt the server', async () => {
+    const { server, port } = await startServer(cleanup);
+    const peer = await bystander(port);
+    let seed = 7;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    for (let round = 0; round < 20; round++) {
+      const raw = await RawClient.connect(cleanup, port);
+      if (round % 2 === 0) raw.write(helloFrame());
+      const bytes = Buffer.alloc(1 + (random() % 200), 0);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = random() & 0xff;
+      raw.write(bytes);
+      raw.socket.end();
+      await raw.closed;
+    }
+    assert.equal(await peer.request('echo', 'after'), 'after');
+    await until(() => server.connectionCount === 1, 'bad connections gone');
+  });
+});
+
+describe('protocol version', () => {
+  test('a client speaking only a newer version gets PROTOCOL_VERSION and a close', async () => {
+    const { port } = await startServer(cleanup);
+    const raw = await RawClient.connect(cleanup, port);
+    raw.write(helloFrame(2, 3, 'from-the-future'));
+    await raw.closed;
+    const goodbye = raw.goodbye();
+    assert.equal(goodbye?.error.code, 'PROTOCOL_VERSION');
+    assert.deepEqual(goodbye?.error.details, { versionMin: 1, versionMax: 1 });
+  });
+
+  test('a client offering a range that includes ours gets our version', async () => {
+    const { port } = await startServer(cleanup);
+    const raw = await RawClient.connect(cleanup, port);
+    raw.write(helloFrame(1, 9, 'upgraded'));
+    raw.write(frameOf({ kind: 'request', id: 1, type: 'echo', body: 'v1' }));
+    await until(() => raw.envelopes.length === 2, 'hello and response');
+    assert.deepEqual(raw.envelopes[0], {
+      kind: 'hello',
+      versionMin: 1,
+      versionMax: 1,
+      peerId: 'server',
+    });
+    assert.deepEqual(raw.envelopes[1], { kind: 'response', id: 1, body: 'v1' });
+  });
+
+  test('a server answering with another version: the client fails its requests with PROTOCOL_VERSION', async () => {
+    const { port } = await startRawServer(cleanup, (socket) => {
+      socket.once('data', () => socket.write(helloFrame(7, 7, 'future-server')));
+    });
+    const peer = startPeer(cleanup, port, {}, { backoffBaseMs: 1_000 });
+    assert.equal(await codeOf(peer.request('echo', 1)), 'PROTOCOL_VERSION');
+  });
+});
+
+describe('limits', () => {
+  test('one connection over connectionsMax gets TOO_MANY_CONNECTIONS; a freed slot is reused', async () => {
+    const { server, port } = await startServer(cleanup, {}, { connectionsMax: 2 });
+    const first = await openPeer(port, {}, {}, 'first');
+    await openPeer(port, {}, {}, 'second');
+    const raw = await RawClient.connect(cleanup, port);
+    raw.write(helloFrame());
+    await raw.closed;
+    assert.equal(raw.goodbye()?.error.code, 'TOO_MANY_CONNECTIONS');
+    assert.equal(server.stats.connectionsRejected, 1);
+    const third = startPeer(cleanup, port, {}, { backoffBaseMs: 20, backoffMaxMs: 50 }, 'third');
+    await until(() => third.stats.attemptsFailed > 0, 'the third to be refused');
+    await first.stop();
+    await until(() => third.state === 'open', 'the third to get the freed slot');
+    assert.equal(await third.request('echo', 3), 3);
+  });
+
+  test('stop() answers what is running, refuses the rest, and closes everything', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { server, port } = await startServer(cleanup, {
+      onRequest: async (request) => {
+        await gate;
+        return request.body;
+      },
+    });
+    const peer = await openPeer(port, {}, { backoffBaseMs: 1_000 });
+    const running = peer.request('slow', 'done');
+    await until(() => server.connectionCount === 1, 'the connection');
+    await sleep(20); // let the request reach the handler
+    const stopped = server.stop();
+    await sleep(20);
+    release();
+    assert.equal(await running, 'done');
+    await stopped;
+    assert.equal(server.connectionCount, 0);
+    await until(
+      () => peer.state === 'backoff' || peer.state === 'connecting',
+      'the peer to notice',
+    );
+  });
+});
