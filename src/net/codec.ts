@@ -98,18 +98,18 @@ export const defaultCodecOptions: CodecOptions = {
 };
 
 // Packing options: plain maps (no records: they make the stream stateful and need a shared
-// structure table), undefined as nil (msgpackr would otherwise write an extension).
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+// structure table), undefined as nil (msgpackr would otherwise write an extension), and maps sized
+// to their entries (without it, msgpackr refuses objects of more than 65,535 keys).
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, variableMapSize: true });
 // Unpacking options: plain objects for maps (keys are checked to be strings; msgpackr renames a
 // `__proto__` key), no records, no structured clone, 64-bit integers as numbers when they are
-// safe and as bigint when not, and binary copied out so that a kept value does not pin the whole
-// socket chunk it arrived in.
+// safe and as bigint when not. Binary values are views into the payload, which `decodeEnvelope`
+// makes sure is the frame's own memory (see there).
 const unpackr = new Unpackr({
   useRecords: false,
   mapsAsObjects: true,
   structuredClone: false,
   int64AsType: 'auto' as 'number', // 'auto' exists at run time but not in msgpackr's types
-  copyBuffers: true,
 });
 
 /**
@@ -153,12 +153,24 @@ function wireErrorOf(error: EdictError): ErrorJson {
   return { ...json, message: `${json.message.slice(0, ERROR_MESSAGE_LENGTH_MAX - 3)}...` };
 }
 
-/** Decodes one frame payload from an untrusted peer. Throws `MALFORMED_FRAME`. */
+/**
+ * Decodes one frame payload from an untrusted peer. Throws `MALFORMED_FRAME`.
+ *
+ * Binary values in the result are views into the payload. A payload that is a view into a larger
+ * buffer (a 64 KiB socket chunk holding many frames) is first copied, once, into memory of its own
+ * (pooled for small frames), so that a handler keeping a value pins at most the frame's bytes and
+ * a pool slab, never the chunk. One copy per frame is much cheaper than msgpackr's
+ * `copyBuffers`, which allocates an ArrayBuffer per binary value.
+ */
 export function decodeEnvelope(payload: Uint8Array, limits: CodecOptions): Envelope {
   checkMsgpack(payload, limits);
+  const own =
+    payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength
+      ? payload
+      : Buffer.from(payload); // Buffer.from copies, from the pool when small
   let value: unknown;
   try {
-    value = unpackr.unpack(payload);
+    value = unpackr.unpack(own);
   } catch (error) {
     throw new EdictError('MALFORMED_FRAME', `undecodable payload: ${describe(error)}`);
   }

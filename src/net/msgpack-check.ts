@@ -41,14 +41,11 @@ function malformed(reason: string): EdictError {
 
 class Checker {
   private items = 0;
-  private readonly view: DataView;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly limits: MsgpackLimits,
-  ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
+  ) {}
 
   /** Checks the value at `pos`; returns the position after it. */
   value(pos: number, depth: number): number {
@@ -102,11 +99,16 @@ class Checker {
     }
   }
 
-  /** Reads a big-endian length of `size` bytes at `pos`. */
+  /** Reads a big-endian length of `size` bytes at `pos` (by hand: a DataView per frame costs more). */
   private length(pos: number, size: 1 | 2 | 4): number {
-    if (pos + size > this.bytes.length) throw malformed('truncated length');
-    if (size === 1) return this.bytes[pos] as number;
-    return size === 2 ? this.view.getUint16(pos) : this.view.getUint32(pos);
+    const b = this.bytes;
+    if (pos + size > b.length) throw malformed('truncated length');
+    if (size === 1) return b[pos] as number;
+    if (size === 2) return ((b[pos] as number) << 8) | (b[pos + 1] as number);
+    return (
+      (b[pos] as number) * 0x100_0000 +
+      (((b[pos + 1] as number) << 16) | ((b[pos + 2] as number) << 8) | (b[pos + 3] as number))
+    );
   }
 
   private skip(pos: number, n: number): number {

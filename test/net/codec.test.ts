@@ -191,6 +191,21 @@ describe('codec', () => {
     }
   });
 
+  test('16- and 32-bit lengths: long strings, binaries, arrays and maps round-trip', () => {
+    const body = {
+      str16: 'x'.repeat(300),
+      str32: 'y'.repeat(70_000),
+      bin16: Buffer.alloc(300, 1),
+      bin32: Buffer.alloc(70_000, 2),
+      array16: Array.from({ length: 300 }, (_, i) => i),
+      array32: Array.from({ length: 70_000 }, (_, i) => i % 7),
+      map16: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i])),
+      map32: Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, i])),
+    };
+    const back = roundTrip({ kind: 'message', type: 't', body });
+    assert.deepEqual(back.kind === 'message' && back.body, body);
+  });
+
   test('undefined travels as nil, Buffers and Uint8Arrays as binary', () => {
     const back = roundTrip({
       kind: 'message',
