@@ -12,7 +12,7 @@
  *   returns a promise counts against `handlingMax` until it settles.
  * - Back-pressure, sending: the outbound queue is bounded by bytes. `request()` and `send()` fail
  *   fast with `QUEUE_FULL` when a frame does not fit; nothing is queued then, so the request
- *   certainly had no effect. A caller that prefers to wait calls `whenWritable()` and tries again.
+ *   certainly had no effect. A caller that prefers to wait calls `whenDrained()` and tries again.
  * - Back-pressure, receiving: when `handlingMax` handlers are running, or the outbound queue is
  *   over its bound (the peer is not reading our responses), the connection stops reading the
  *   socket; TCP flow control then slows the sender. Frames already read wait in arrival order.
@@ -81,6 +81,8 @@ export interface ConnectionComponents {
   readonly onRequest?: RequestHandler;
   /** Receives one-way messages; without it, they are counted and dropped. */
   readonly onMessage?: MessageHandler;
+  /** Called when the handshake completes, before any request or message is dispatched. */
+  readonly onOpen?: (connection: Connection) => void;
 }
 
 export interface ConnectionInit {
@@ -273,9 +275,12 @@ export class Connection {
     this.stats.messagesSent += 1;
   }
 
-  /** Resolves when the outbound queue is below its bound; rejects if the connection closes. */
-  whenWritable(): Promise<void> {
-    return this.outbox.whenWritable();
+  /**
+   * Resolves when the outbound queue is empty (everything handed to the kernel): the moment to
+   * retry after `QUEUE_FULL`. Rejects if the connection closes first.
+   */
+  whenDrained(): Promise<void> {
+    return this.outbox.whenDrained();
   }
 
   /**
@@ -412,6 +417,7 @@ export class Connection {
     };
     this.decoder.frameBytesMax = this.options.frameBytesMax;
     this.stateValue = 'open';
+    this.components.onOpen?.(this);
     this.settleOpened(null);
   }
 

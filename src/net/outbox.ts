@@ -26,7 +26,7 @@ export class Outbox {
   private queuedBytes = 0;
   private flushScheduled = false;
   private failed: EdictError | null = null;
-  /** One promise shared by every caller of `whenWritable()` in the same full period. */
+  /** One promise shared by every caller of `whenDrained()` until the next drain. */
   private waiter: Waiter | null = null;
   private readonly flushBound = (): void => this.flush();
 
@@ -38,7 +38,7 @@ export class Outbox {
     private readonly onWritable: () => void,
   ) {
     assert(Number.isSafeInteger(bytesMax) && bytesMax > 0, 'outbox bytesMax must be positive');
-    socket.on('drain', () => this.notifyIfWritable());
+    socket.on('drain', () => this.notify());
   }
 
   /** Bytes accepted but not yet handed to the kernel. */
@@ -72,10 +72,14 @@ export class Outbox {
     }
   }
 
-  /** Resolves once the outbox is below its bound; rejects if the connection fails first. */
-  whenWritable(): Promise<void> {
+  /**
+   * Resolves once everything queued has been handed to the kernel, when a frame of any size fits;
+   * rejects if the connection fails first. (Resolving merely below the bound would let a caller
+   * whose frame still does not fit retry in a busy loop.)
+   */
+  whenDrained(): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
-    if (this.writable) return Promise.resolve();
+    if (this.bytes === 0) return Promise.resolve();
     if (this.waiter === null) {
       let resolve!: () => void;
       let reject!: (error: EdictError) => void;
@@ -106,7 +110,7 @@ export class Outbox {
       for (const frame of frames) this.socket.write(frame);
       this.socket.uncork();
     }
-    this.notifyIfWritable();
+    this.notify();
   }
 
   /** Drops what is queued and fails waiters with `error`; later pushes are ignored. */
@@ -120,11 +124,12 @@ export class Outbox {
     waiter?.reject(error);
   }
 
-  private notifyIfWritable(): void {
-    if (!this.writable) return;
-    const waiter = this.waiter;
-    this.waiter = null;
-    waiter?.resolve();
-    this.onWritable();
+  private notify(): void {
+    if (this.waiter !== null && this.bytes === 0) {
+      const waiter = this.waiter;
+      this.waiter = null;
+      waiter.resolve();
+    }
+    if (this.writable) this.onWritable();
   }
 }

@@ -184,7 +184,12 @@ export class Peer {
   request(type: string, body: unknown, options: RequestOptions = {}): Promise<unknown> {
     const open = this.connection;
     if (open !== null) return open.request(type, body, options);
-    if (this.stateValue !== 'connecting' && this.stateValue !== 'backoff') {
+    // 'open' with no open connection: it has just closed and the reconnection is being scheduled.
+    if (
+      this.stateValue === 'idle' ||
+      this.stateValue === 'failed' ||
+      this.stateValue === 'stopped'
+    ) {
       return Promise.reject(this.unavailable());
     }
     if (this.waiting.size >= this.init.options.waitingMax) {
@@ -243,14 +248,9 @@ export class Peer {
       settle(new EdictError('UNAVAILABLE', `cannot connect to ${this.address}: ${error.message}`));
     });
     socket.once('connect', () => {
-      const { onRequest, onMessage } = this.components;
+      const { logger, onRequest, onMessage } = this.components;
       connection = new Connection(
-        {
-          socket,
-          logger: this.components.logger,
-          ...(onRequest === undefined ? {} : { onRequest }),
-          ...(onMessage === undefined ? {} : { onMessage }),
-        },
+        { socket, logger, onRequest, onMessage },
         { role: 'client', localId: this.init.localId, options },
       );
       connection.opened.then(

@@ -46,7 +46,7 @@ export interface ServerComponents {
   readonly logger: Logger;
   readonly onRequest: RequestHandler;
   readonly onMessage?: MessageHandler;
-  /** Called when a connection completes its handshake. */
+  /** Called when a connection completes its handshake, before its first request is dispatched. */
   readonly onConnection?: (connection: Connection) => void;
   /** Called when a connection that completed its handshake closes, with the reason. */
   readonly onDisconnection?: (connection: Connection, reason: EdictError) => void;
@@ -142,17 +142,12 @@ export class Server {
         socket,
         logger: this.components.logger,
         onRequest: this.components.onRequest,
-        ...(this.components.onMessage === undefined
-          ? {}
-          : { onMessage: this.components.onMessage }),
+        onMessage: this.components.onMessage,
+        onOpen: this.components.onConnection,
       },
       { role: 'server', localId: this.init.localId, options: this.options },
     );
     this.connections.add(connection);
-    connection.opened.then(
-      () => this.components.onConnection?.(connection),
-      () => undefined,
-    );
     void connection.closed.then((reason) => {
       this.connections.delete(connection);
       if (PEER_FAULTS.has(reason.code)) this.stats.connectionsFailed += 1;

@@ -1,7 +1,7 @@
 // Back-pressure end to end, with small bounds so the queues fill quickly. Sending side: a server
 // whose message handler stalls stops reading; the sender's outbound queue fills to its bound, then
 // send() fails fast with QUEUE_FULL while memory stays at the bound; when the handler resumes,
-// every message that was accepted arrives, in order, and whenWritable() resolves. Receiving side:
+// every message that was accepted arrives, in order, and whenDrained() resolves. Receiving side:
 // a client that sends requests but does not read the responses makes the server stop reading it,
 // and the server's outbound queue stays bounded; once the client reads, every response arrives.
 import { afterEach, beforeEach, describe, test } from 'node:test';
@@ -76,9 +76,9 @@ describe('back-pressure', () => {
       'one chunk read ahead at most',
     );
 
-    const writable = connection.whenWritable();
+    const drained = connection.whenDrained();
     release();
-    await writable;
+    await drained;
     await until(() => received.length === sent, `all ${sent} messages`, 10_000);
     assert.deepEqual(
       received,

@@ -143,6 +143,61 @@ describe('request and response', () => {
   });
 });
 
+describe('connection life', () => {
+  test('onConnection runs before the first request of the connection is handled', async () => {
+    const events: string[] = [];
+    const { port } = await startServer(cleanup, {
+      onConnection: (connection) => void events.push(`open ${connection.peerId}`),
+      onRequest: async (request) => {
+        events.push(`request ${String(request.body)}`);
+        return null;
+      },
+    });
+    const raw = await RawClient.connect(cleanup, port);
+    // The hello and a request in one write: both are read in the same turn.
+    raw.write(
+      Buffer.concat([helloFrame(), frameOf({ kind: 'request', id: 1, type: 't', body: 1 })]),
+    );
+    await until(() => raw.envelopes.length === 2, 'hello and response');
+    assert.deepEqual(events, ['open raw', 'request 1']);
+  });
+
+  test("a handler's signal aborts when its connection closes", async () => {
+    let aborted: unknown = null;
+    const { port } = await startServer(cleanup, {
+      onRequest: (_request, context) =>
+        new Promise((_resolve, reject) => {
+          context.signal.addEventListener('abort', () => {
+            aborted = context.signal.reason;
+            reject(new EdictError('UNAVAILABLE', 'gone'));
+          });
+        }),
+    });
+    const peer = await openPeer(port, {}, { backoffBaseMs: 1_000 });
+    const request = peer.request('watch', null);
+    await sleep(20);
+    peer.connection?.close();
+    await assert.rejects(request, { code: 'CONNECTION_CLOSED' });
+    await until(() => aborted !== null, 'the abort');
+    assert.ok(aborted instanceof EdictError);
+  });
+
+  test('the server can send requests to a client that serves them', async () => {
+    let serverSide: Connection | null = null;
+    const { port } = await startServer(cleanup, {
+      onConnection: (connection) => {
+        serverSide = connection;
+      },
+    });
+    await openPeer(port, {
+      onRequest: async (request, context) => ({ pong: request.body, from: context.peerId }),
+    });
+    await until(() => serverSide !== null, 'the server side');
+    const answer = await (serverSide as unknown as Connection).request('ping', 7);
+    assert.deepEqual(answer, { pong: 7, from: 'server' });
+  });
+});
+
 describe('one-way messages', () => {
   test('arrive in order in both directions, and the server can push to a client', async () => {
     const atServer: unknown[] = [];
