@@ -30,7 +30,6 @@ import {
   PEER_ID_LENGTH_MAX,
   PROTOCOL_VERSION_MAX,
   PROTOCOL_VERSION_MIN,
-  REQUEST_ID_MAX,
   TYPE_LENGTH_MAX,
   type Envelope,
   type GoodbyeEnvelope,
@@ -40,38 +39,10 @@ import {
 } from './codec.js';
 import { FRAME_HEADER_BYTES, FrameDecoder } from './frame.js';
 import { validateConnectionOptions, type ConnectionOptions, type Logger } from './options.js';
+import { negotiateVersion } from './handshake.js';
+import type { MessageHandler, RequestContext, RequestHandler } from './handlers.js';
 import { Outbox } from './outbox.js';
-
-/** What a handler is told about the connection a request or message arrived on. */
-export interface RequestContext {
-  readonly connection: Connection;
-  /** The id the peer gave in its hello (a node id or a client id); not authenticated. */
-  readonly peerId: string;
-  readonly protocolVersion: number;
-  readonly remoteAddress: string;
-  /** Aborted when the connection closes; long-running handlers may stop early. */
-  readonly signal: AbortSignal;
-}
-
-export interface IncomingRequest {
-  readonly type: string;
-  readonly body: unknown;
-}
-
-/**
- * Serves one request. The resolved value is the response body. A rejection with an `EdictError`
- * is sent to the requester as is; any other rejection is logged and sent as `INTERNAL`.
- */
-export type RequestHandler = (
-  request: IncomingRequest,
-  context: RequestContext,
-) => Promise<unknown>;
-
-/** Handles one one-way message; may return a promise to hold a handling slot until it settles. */
-export type MessageHandler = (
-  message: IncomingRequest,
-  context: RequestContext,
-) => void | Promise<void>;
+import { PendingRequests } from './pending.js';
 
 export interface ConnectionComponents {
   /** A connected socket; the connection owns it from now on. */
@@ -115,23 +86,6 @@ export interface ConnectionStats {
   readPauses: number;
 }
 
-interface Pending {
-  readonly type: string;
-  /** `performance.now()` time after which the request fails with `TIMEOUT`. */
-  readonly deadline: number;
-  readonly timeoutMs: number;
-  readonly resolve: (body: unknown) => void;
-  readonly reject: (error: EdictError) => void;
-}
-
-/**
- * Period of the deadline sweep, in milliseconds: a request fails with `TIMEOUT` at most this long
- * after its deadline (plus event-loop lag). One sweep timer per connection, running only while
- * requests are pending, replaces a timer per request, which cost 8-15% of pipelined throughput;
- * a sweep visits at most `requestsPendingMax` entries.
- */
-export const DEADLINE_SWEEP_MS = 10;
-
 export class Connection {
   readonly remoteAddress: string;
   readonly stats: ConnectionStats = {
@@ -157,8 +111,7 @@ export class Connection {
   private readonly options: ConnectionOptions;
   private readonly decoder: FrameDecoder;
   private readonly outbox: Outbox;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private readonly pending: PendingRequests;
   private handling = 0;
   /** Incoming requests and messages read while at capacity, in arrival order. */
   private deferred: Array<RequestEnvelope | MessageEnvelope> = [];
@@ -168,8 +121,6 @@ export class Connection {
   /** Set while `shutdown()` waits for in-flight work to end. */
   private onIdle: (() => void) | null = null;
   private destroyTimer: NodeJS.Timeout | null = null;
-  /** Runs while requests are pending; see {@link DEADLINE_SWEEP_MS}. */
-  private sweepTimer: NodeJS.Timeout | null = null;
   private settleOpened!: (error: EdictError | null) => void;
   private resolveClosed!: (reason: EdictError) => void;
 
@@ -185,6 +136,9 @@ export class Connection {
     this.remoteAddress = `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
     this.decoder = new FrameDecoder(this.options.helloBytesMax);
     this.outbox = new Outbox(this.socket, this.options.outboundBytesMax, () => this.maybeResume());
+    this.pending = new PendingRequests(this.options.requestsPendingMax, this.stats, () =>
+      this.maybeIdle(),
+    );
     this.opened = new Promise<void>((resolve, reject) => {
       this.settleOpened = (error) => (error === null ? resolve() : reject(error));
     });
@@ -241,28 +195,21 @@ export class Connection {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
     assert(Number.isFinite(timeoutMs) && timeoutMs > 0, 'request timeout must be positive');
     assertType(type);
-    if (this.pending.size >= this.options.requestsPendingMax) {
+    if (this.pending.full) {
       return Promise.reject(
         new EdictError('QUEUE_FULL', `${this.pending.size} requests pending`, {
           requestsPendingMax: this.options.requestsPendingMax,
         }),
       );
     }
-    const id = this.allocateId();
+    const id = this.pending.nextFreeId();
     try {
       this.queueBounded({ kind: 'request', id, type, body });
     } catch (error) {
       return Promise.reject(error);
     }
     this.stats.requestsSent += 1;
-    const deadline = performance.now() + timeoutMs;
-    if (this.sweepTimer === null) {
-      this.sweepTimer = setInterval(() => this.sweepDeadlines(), DEADLINE_SWEEP_MS);
-      this.sweepTimer.unref(); // the socket, not the sweep, keeps the process alive
-    }
-    return new Promise<unknown>((resolve, reject) => {
-      this.pending.set(id, { type, deadline, timeoutMs, resolve, reject });
-    });
+    return this.pending.add(id, type, timeoutMs);
   }
 
   /**
@@ -366,9 +313,9 @@ export class Connection {
   private onEnvelope(envelope: Exclude<Envelope, HelloEnvelope | GoodbyeEnvelope>): void {
     switch (envelope.kind) {
       case 'response':
-        return this.settle(envelope.id, envelope.body, null);
+        return this.pending.settle(envelope.id, envelope.body, null);
       case 'error':
-        return this.settle(envelope.id, undefined, envelope.error);
+        return this.pending.settle(envelope.id, undefined, envelope.error);
       case 'request':
       case 'message':
         if (this.deferred.length > 0 || !this.hasCapacity()) {
@@ -384,19 +331,7 @@ export class Connection {
     if (this.stateValue !== 'handshaking') {
       throw new EdictError('MALFORMED_FRAME', 'a second hello');
     }
-    const ours = `${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`;
-    const theirs = `${hello.versionMin}..${hello.versionMax}`;
-    const version = Math.min(PROTOCOL_VERSION_MAX, hello.versionMax);
-    const agreed =
-      hello.versionMin <= hello.versionMax &&
-      version >= Math.max(PROTOCOL_VERSION_MIN, hello.versionMin) &&
-      (this.init.role === 'server' || hello.versionMin === hello.versionMax);
-    if (!agreed) {
-      throw new EdictError('PROTOCOL_VERSION', `this end speaks ${ours}, the peer ${theirs}`, {
-        versionMin: PROTOCOL_VERSION_MIN,
-        versionMax: PROTOCOL_VERSION_MAX,
-      });
-    }
+    const version = negotiateVersion(this.init.role, hello);
     if (this.init.role === 'server') {
       this.sendFrame({
         kind: 'hello',
@@ -562,46 +497,6 @@ export class Connection {
     }
   }
 
-  private settle(id: number, body: unknown, error: EdictError | null): void {
-    const pending = this.pending.get(id);
-    if (pending === undefined) {
-      this.stats.responsesLate += 1;
-      return;
-    }
-    this.pending.delete(id);
-    if (error === null) pending.resolve(body);
-    else pending.reject(error);
-    this.maybeIdle();
-  }
-
-  /** Fails the requests whose deadline has passed; stops the sweep when none are pending. */
-  private sweepDeadlines(): void {
-    const now = performance.now();
-    for (const [id, pending] of this.pending) {
-      if (pending.deadline > now) continue;
-      this.pending.delete(id); // deleting the visited entry is safe while iterating a Map
-      this.stats.requestsTimedOut += 1;
-      pending.reject(
-        new EdictError('TIMEOUT', `${pending.type} not answered within ${pending.timeoutMs} ms`),
-      );
-    }
-    if (this.pending.size === 0 && this.sweepTimer !== null) {
-      clearInterval(this.sweepTimer);
-      this.sweepTimer = null;
-    }
-    this.maybeIdle();
-  }
-
-  /** The next request id not in use; ids wrap after 2^32 - 1. */
-  private allocateId(): number {
-    // Ends within requestsPendingMax + 1 steps: at most that many ids are in use.
-    for (;;) {
-      const id = this.nextId;
-      this.nextId = id === REQUEST_ID_MAX ? 1 : id + 1;
-      if (!this.pending.has(id)) return id;
-    }
-  }
-
   /** Encodes and queues a request or message, within the outbound bound. */
   private queueBounded(envelope: RequestEnvelope | MessageEnvelope): void {
     if (this.stateValue === 'closing' || this.stateValue === 'closed') {
@@ -673,16 +568,13 @@ export class Connection {
     const opened = this.peer !== null;
     this.stateValue = 'closed';
     if (this.helloTimer !== null) clearTimeout(this.helloTimer);
-    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
-    this.sweepTimer = null;
     this.outbox.fail(reason);
     const failure = opened
       ? new EdictError('CONNECTION_CLOSED', `connection closed: ${reason.message}`, {
           reason: reason.code,
         })
       : reason;
-    for (const pending of this.pending.values()) pending.reject(failure);
-    this.pending.clear();
+    this.pending.failAll(failure);
     this.deferred = [];
     this.abort.abort(reason);
     this.settleOpened(reason);

@@ -9,12 +9,17 @@ export {
   type ConnectionInit,
   type ConnectionState,
   type ConnectionStats,
+  type RequestOptions,
+} from './connection.js';
+export {
   type IncomingRequest,
   type MessageHandler,
   type RequestContext,
   type RequestHandler,
-  type RequestOptions,
-} from './connection.js';
+} from './handlers.js';
+export { EdictError, ERROR_CODES, type ErrorCode, type ErrorJson } from '../errors.js';
+export { negotiateVersion, SUPPORTED_VERSIONS, type VersionRange } from './handshake.js';
+export { DEADLINE_SWEEP_MS } from './pending.js';
 export {
   defaultCodecOptions,
   PROTOCOL_VERSION_MAX,

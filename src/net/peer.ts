@@ -17,12 +17,8 @@
 import { connect } from 'node:net';
 import { assert } from '../core/lib/assert.js';
 import { EdictError } from '../errors.js';
-import {
-  Connection,
-  type MessageHandler,
-  type RequestHandler,
-  type RequestOptions,
-} from './connection.js';
+import { Connection, type RequestOptions } from './connection.js';
+import type { MessageHandler, RequestHandler } from './handlers.js';
 import {
   defaultConnectionOptions,
   validateConnectionOptions,

@@ -15,7 +15,8 @@ import { createServer, type AddressInfo, type Server as NetServer, type Socket }
 import { assert } from '../core/lib/assert.js';
 import { EdictError } from '../errors.js';
 import { encodeFrameOf } from './codec.js';
-import { Connection, type MessageHandler, type RequestHandler } from './connection.js';
+import { Connection } from './connection.js';
+import type { MessageHandler, RequestHandler } from './handlers.js';
 import {
   defaultConnectionOptions,
   validateConnectionOptions,

@@ -7,7 +7,8 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EdictError } from '../../src/errors.js';
-import type { Connection, IncomingRequest } from '../../src/net/connection.js';
+import type { Connection } from '../../src/net/connection.js';
+import type { IncomingRequest } from '../../src/net/handlers.js';
 import { frameHeader } from '../../src/net/frame.js';
 import type { Peer, PeerComponents, PeerOptions } from '../../src/net/peer.js';
 import {
