@@ -33,7 +33,7 @@ export interface PendingStats {
 
 export class PendingRequests {
   private readonly entries = new Map<number, Pending>();
-  private nextId = 1;
+  private nextId: number;
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -42,8 +42,12 @@ export class PendingRequests {
     private readonly stats: PendingStats,
     /** Called after a request leaves the table (answered, timed out or failed). */
     private readonly onSettled: () => void,
+    /** The first id handed out; tests start near the wrap-around. */
+    firstId = 1,
   ) {
     assert(Number.isSafeInteger(max) && max > 0 && max < REQUEST_ID_MAX, 'pending max');
+    assert(Number.isSafeInteger(firstId) && firstId >= 1 && firstId <= REQUEST_ID_MAX, 'firstId');
+    this.nextId = firstId;
   }
 
   get size(): number {
@@ -70,8 +74,8 @@ export class PendingRequests {
     assert(!this.entries.has(id), 'add() of an id in use');
     const deadline = performance.now() + timeoutMs;
     if (this.sweepTimer === null) {
+      // Keeps the process alive while callers wait; stops itself when the table is empty.
       this.sweepTimer = setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
-      this.sweepTimer.unref(); // the socket, not the sweep, keeps the process alive
     }
     return new Promise<unknown>((resolve, reject) => {
       this.entries.set(id, { type, deadline, timeoutMs, resolve, reject });

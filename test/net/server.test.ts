@@ -6,6 +6,7 @@
 // Limits: the connection limit answers TOO_MANY_CONNECTIONS. Every server listens on 127.0.0.1:0.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../src/core/lib/limits.js';
 import { EdictError } from '../../src/errors.js';
 import type { Connection } from '../../src/net/connection.js';
 import type { IncomingRequest } from '../../src/net/handlers.js';
@@ -129,6 +130,20 @@ describe('request and response', () => {
     const { port } = await startServer(cleanup, { onRequest: async () => new Map() });
     const peer = await openPeer(port);
     assert.equal(await codeOf(peer.request('map', null)), 'INTERNAL');
+  });
+
+  test('a maximal value (16 MiB) goes there and back with the default limits', async () => {
+    const { port } = await startServer(cleanup);
+    const peer = await openPeer(port);
+    const value = Buffer.alloc(VALUE_BYTES_MAX);
+    for (let i = 0; i < value.length; i += 4096) value[i] = i % 251;
+    const key = Buffer.alloc(KEY_BYTES_MAX, 7);
+    const answer = (await peer.request('put', { key, value }, { timeoutMs: 20_000 })) as {
+      key: Buffer;
+      value: Buffer;
+    };
+    assert.ok(answer.value.equals(value));
+    assert.ok(answer.key.equals(key));
   });
 
   test('a request or response above frameBytesMax is FRAME_TOO_LARGE, and not fatal', async () => {
