@@ -145,7 +145,7 @@ class Recorder {
 
   constructor(
     private readonly seconds: number,
-    serverPid: number,
+    private readonly serverPid: number,
   ) {
     this.end = this.measureFrom + seconds * 1000;
     this.timers = [
@@ -160,6 +160,8 @@ class Recorder {
 
   result(mode: 'raw' | 'edict', depth: number): Result {
     for (const timer of this.timers) clearTimeout(timer);
+    // The last answer can arrive a moment before the end-of-window timer would have fired.
+    if (this.last === null) this.last = snapshot(this.serverPid);
     const sorted = Float64Array.from(this.latenciesMs).sort();
     const at = (q: number): number =>
       (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) * 1000;
