@@ -79,7 +79,8 @@ export class Server {
   private readonly options: ServerOptions;
   private readonly connections = new Set<Connection>();
   private netServer: NetServer | null = null;
-  private stopping = false;
+  /** Set while `stop()` runs; every caller awaits the same stop. */
+  private stopping: Promise<void> | null = null;
 
   constructor(
     private readonly components: ServerComponents,
@@ -95,14 +96,14 @@ export class Server {
   async start(): Promise<AddressInfo> {
     assert(this.netServer === null, 'start() of a started server');
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.netServer = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', reject); // EADDRINUSE, EACCES: start() may be retried
       server.listen({ host: this.options.host, port: this.options.port }, () => {
         server.off('error', reject);
         resolve();
       });
     });
+    this.netServer = server;
     server.on('error', (error) => this.components.logger.error({ error }, 'server error'));
     return this.address();
   }
@@ -120,20 +121,25 @@ export class Server {
   }
 
   /** Stops accepting, drains and closes every connection, then closes the listener. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     const server = this.netServer;
-    if (server === null || this.stopping) return;
-    this.stopping = true;
+    if (server === null) return Promise.resolve();
+    this.stopping ??= this.drainAndClose(server).finally(() => {
+      this.netServer = null;
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async drainAndClose(server: NetServer): Promise<void> {
     const closedListener = new Promise<void>((resolve) => server.close(() => resolve()));
     await Promise.all([...this.connections].map((connection) => connection.shutdown()));
     await Promise.all([...this.connections].map((connection) => connection.closed));
     await closedListener;
-    this.netServer = null;
-    this.stopping = false;
   }
 
   private accept(socket: Socket): void {
-    if (this.stopping || this.connections.size >= this.options.connectionsMax) {
+    if (this.stopping !== null || this.connections.size >= this.options.connectionsMax) {
       this.reject(socket);
       return;
     }
@@ -159,9 +165,10 @@ export class Server {
   /** Answers a connection over the limit with a goodbye, then closes it. */
   private reject(socket: Socket): void {
     this.stats.connectionsRejected += 1;
-    const error = this.stopping
-      ? new EdictError('UNAVAILABLE', 'the server is stopping')
-      : new EdictError('TOO_MANY_CONNECTIONS', `${this.options.connectionsMax} connections open`);
+    const error =
+      this.stopping !== null
+        ? new EdictError('UNAVAILABLE', 'the server is stopping')
+        : new EdictError('TOO_MANY_CONNECTIONS', `${this.options.connectionsMax} connections open`);
     const timer = setTimeout(() => socket.destroy(), this.options.closeTimeoutMs);
     socket.on('error', () => undefined);
     socket.on('close', () => clearTimeout(timer));

@@ -11,7 +11,9 @@ import { EdictError } from '../../src/errors.js';
 import type { Connection } from '../../src/net/connection.js';
 import type { IncomingRequest } from '../../src/net/handlers.js';
 import { frameHeader } from '../../src/net/frame.js';
+import { silentLogger } from '../../src/net/options.js';
 import type { Peer, PeerComponents, PeerOptions } from '../../src/net/peer.js';
+import { defaultServerOptions, Server } from '../../src/net/server.js';
 import {
   Cleanup,
   frameOf,
@@ -369,6 +371,22 @@ describe('limits', () => {
     await first.stop();
     await until(() => third.state === 'open', 'the third to get the freed slot');
     assert.equal(await third.request('echo', 3), 3);
+  });
+
+  test('start() on a port in use fails with the system error and may be retried', async () => {
+    const { port } = await startServer(cleanup);
+    const second = new Server(
+      { logger: silentLogger, onRequest: async () => null },
+      { localId: 'second', options: { ...defaultServerOptions, port } },
+    );
+    await assert.rejects(second.start(), { code: 'EADDRINUSE' });
+    const retried = new Server(
+      { logger: silentLogger, onRequest: async () => null },
+      { localId: 'second', options: { ...defaultServerOptions, port: 0 } },
+    );
+    await retried.start();
+    await Promise.all([retried.stop(), retried.stop()]);
+    await second.stop(); // never started: nothing to do
   });
 
   test('stop() answers what is running, refuses the rest, and closes everything', async () => {
