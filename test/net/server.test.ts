@@ -374,19 +374,20 @@ describe('limits', () => {
   });
 
   test('start() on a port in use fails with the system error and may be retried', async () => {
-    const { port } = await startServer(cleanup);
-    const second = new Server(
-      { logger: silentLogger, onRequest: async () => null },
-      { localId: 'second', options: { ...defaultServerOptions, port } },
-    );
+    const make = (port: number): Server =>
+      new Server(
+        { logger: silentLogger, onRequest: async () => null },
+        { localId: 'server', options: { ...defaultServerOptions, port } },
+      );
+    const first = make(0);
+    const { port } = await first.start();
+    const second = make(port);
     await assert.rejects(second.start(), { code: 'EADDRINUSE' });
-    const retried = new Server(
-      { logger: silentLogger, onRequest: async () => null },
-      { localId: 'second', options: { ...defaultServerOptions, port: 0 } },
-    );
-    await retried.start();
-    await Promise.all([retried.stop(), retried.stop()]);
-    await second.stop(); // never started: nothing to do
+    await first.stop();
+    await second.start(); // the same instance, once the port is free
+    cleanup.add(() => second.stop());
+    assert.equal(second.address().port, port);
+    await Promise.all([second.stop(), second.stop()]); // concurrent stops share one
   });
 
   test('stop() answers what is running, refuses the rest, and closes everything', async () => {
