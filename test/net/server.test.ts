@@ -6,6 +6,7 @@
 // Limits: the connection limit answers TOO_MANY_CONNECTIONS. Every server listens on 127.0.0.1:0.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../src/core/lib/limits.js';
 import { EdictError } from '../../src/errors.js';
 import type { Connection } from '../../src/net/connection.js';
@@ -77,6 +78,7 @@ describe('request and response', () => {
 
   test('handler errors: EdictError passes through with details, anything else is INTERNAL', async () => {
     const { port } = await startServer(cleanup, {
+      logger: pino({ level: 'silent' }), // a pino logger is a Logger
       onRequest: async (request: IncomingRequest) => {
         if (request.type === 'typed')
           throw new EdictError('WRONG_LEADER', 'try n2', { leaderHint: 2 });
