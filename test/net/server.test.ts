@@ -6,6 +6,8 @@
 // Limits: the connection limit answers TOO_MANY_CONNECTIONS. Every server listens on 127.0.0.1:0.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../../src/core/lib/limits.js';
 import { EdictError } from '../../src/errors.js';
@@ -104,6 +106,19 @@ describe('request and response', () => {
         return true;
       });
     }
+  });
+
+  test('an assertion failing in a handler crashes the process', async () => {
+    const script = fileURLToPath(new URL('./fixtures/assertion-in-handler.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: 'pipe' });
+    cleanup.add(() => void child.kill('SIGKILL'));
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.notEqual(code, 0);
+    assert.match(output, /AssertionError: planted invariant violation/);
+    assert.doesNotMatch(output, /survived/);
   });
 
   test('a request not answered in time fails with TIMEOUT; its late answer is dropped', async () => {
