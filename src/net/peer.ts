@@ -309,6 +309,10 @@ export class Peer {
     if (this.stateValue === 'stopped') return;
     this.setState('backoff', reason);
     const delayMs = backoffDelayMs(this.attempts, this.init.options, this.random);
+    this.components.logger.debug(
+      { peer: this.address, attempt: this.attempts, delayMs, code: reason.code },
+      'reconnecting after a backoff',
+    );
     this.reconnectTimer = setTimeout(() => this.attempt(), delayMs);
   }
 

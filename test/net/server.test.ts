@@ -131,8 +131,9 @@ describe('request and response', () => {
     const peer = await openPeer(port);
     const started = performance.now();
     assert.equal(await codeOf(peer.request('slow', 300, { timeoutMs: 50 })), 'TIMEOUT');
+    // TIMEOUT rather than the answer sent at 300 ms shows the deadline fired before it.
     const waited = performance.now() - started;
-    assert.ok(waited >= 45 && waited < 250, `timed out after ${waited} ms`);
+    assert.ok(waited >= 45, `timed out after ${waited} ms, before the deadline`);
     assert.equal(await peer.request('fast', 0), 'late');
     await until(() => peer.connection?.stats.responsesLate === 1, 'the late response');
     assert.equal(peer.connection?.stats.requestsTimedOut, 1);
