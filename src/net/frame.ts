@@ -157,7 +157,8 @@ export class FrameDecoder {
     if (this.head === this.chunks.length) {
       this.chunks = [];
       this.head = 0;
-    } else if (this.head >= 64) {
+    } else if (this.head >= 64 && this.head * 2 >= this.chunks.length) {
+      // Compact only once half the list is read: each slot is then copied O(1) times on average.
       this.chunks = this.chunks.slice(this.head);
       this.head = 0;
     }
