@@ -115,6 +115,8 @@ export class Connection {
   private handling = 0;
   /** Incoming requests and messages read while at capacity, in arrival order. */
   private deferred: Array<RequestEnvelope | MessageEnvelope> = [];
+  /** Index of the first deferred envelope not yet dispatched. */
+  private deferredHead = 0;
   private readingPaused = false;
   private readonly abort = new AbortController();
   private helloTimer: NodeJS.Timeout | null = null;
@@ -176,7 +178,7 @@ export class Connection {
 
   /** Incoming requests and messages being handled or waiting for a slot. */
   get handlingRequests(): number {
-    return this.handling + this.deferred.length;
+    return this.handling + this.deferredCount();
   }
 
   /** Bytes in the outbound queue, including the socket's write buffer. */
@@ -318,7 +320,7 @@ export class Connection {
         return this.pending.settle(envelope.id, undefined, envelope.error);
       case 'request':
       case 'message':
-        if (this.deferred.length > 0 || !this.hasCapacity()) {
+        if (this.deferredCount() > 0 || !this.hasCapacity()) {
           this.deferred.push(envelope);
           this.pauseReading();
           return;
@@ -464,11 +466,15 @@ export class Connection {
 
   /** Whether nothing is being handled, waiting to be handled, or waiting for a response. */
   private idle(): boolean {
-    return this.handling === 0 && this.deferred.length === 0 && this.pending.size === 0;
+    return this.handling === 0 && this.deferredCount() === 0 && this.pending.size === 0;
   }
 
   private maybeIdle(): void {
     if (this.onIdle !== null && (this.idle() || this.stateValue === 'closed')) this.onIdle();
+  }
+
+  private deferredCount(): number {
+    return this.deferred.length - this.deferredHead;
   }
 
   private hasCapacity(): boolean {
@@ -485,13 +491,19 @@ export class Connection {
   /** Dispatches deferred frames while there is capacity; resumes reading when none are left. */
   private maybeResume(): void {
     if (this.stateValue === 'closed') return;
-    let next = 0;
-    while (next < this.deferred.length && this.hasCapacity()) {
-      this.dispatch(this.deferred[next] as RequestEnvelope | MessageEnvelope);
-      next += 1;
+    while (this.deferredCount() > 0 && this.hasCapacity()) {
+      const envelope = this.deferred[this.deferredHead] as RequestEnvelope | MessageEnvelope;
+      this.deferredHead += 1;
+      this.dispatch(envelope);
     }
-    if (next > 0) this.deferred = this.deferred.slice(next);
-    if (this.deferred.length === 0 && this.readingPaused && this.hasCapacity()) {
+    // The list only grows while reading is paused (the rest of one chunk), so it is reset, not
+    // compacted, once it has been dispatched.
+    if (this.deferredCount() === 0) {
+      this.deferred = [];
+      this.deferredHead = 0;
+      this.deferredHead = 0;
+    }
+    if (this.deferredCount() === 0 && this.readingPaused && this.hasCapacity()) {
       this.readingPaused = false;
       this.socket.resume();
     }
