@@ -4,13 +4,13 @@
 // every message that was accepted arrives, in order, and whenDrained() resolves. Receiving side:
 // a client that sends requests but does not read the responses makes the server stop reading it,
 // and the server's outbound queue stays bounded; once the client reads, every response arrives.
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { EdictError } from '../../src/errors.js';
 import type { Connection } from '../../src/net/connection.js';
 import {
-  Cleanup,
+  cleanupAfterEach,
   frameOf,
   helloFrame,
   RawClient,
@@ -19,11 +19,7 @@ import {
   until,
 } from './helpers.js';
 
-let cleanup: Cleanup;
-beforeEach(() => {
-  cleanup = new Cleanup();
-});
-afterEach(() => cleanup.run());
+const cleanup = cleanupAfterEach();
 
 const KiB = 1024;
 

@@ -1,6 +1,7 @@
 // Shared set-up for the transport tests: servers on 127.0.0.1 with ephemeral ports, a raw socket
 // client that speaks frames by hand (to send what a well-behaved Connection never would), and a
 // bounded wait. Every helper closes what it opens when the test's cleanup runs.
+import { afterEach } from 'node:test';
 import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import {
   decodeEnvelope,
@@ -23,7 +24,7 @@ import {
   type ServerOptions,
 } from '../../src/net/server.js';
 
-/** Things to close at the end of a test, most recent first. */
+/** Things to close at the end of a test, most recent first. `run()` leaves it empty for reuse. */
 export class Cleanup {
   private readonly steps: Array<() => Promise<void> | void> = [];
   add(step: () => Promise<void> | void): void {
@@ -32,6 +33,13 @@ export class Cleanup {
   async run(): Promise<void> {
     while (this.steps.length > 0) await (this.steps.pop() as () => Promise<void> | void)();
   }
+}
+
+/** A Cleanup that runs after each test of the calling file. */
+export function cleanupAfterEach(): Cleanup {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+  return cleanup;
 }
 
 export async function startServer(

@@ -4,20 +4,23 @@
 // with UNAVAILABLE (never sent), the waiting queue is bounded (QUEUE_FULL), one-way sends fail at
 // once. Requests in flight when a connection drops fail with CONNECTION_CLOSED and are not retried.
 // A bounded number of attempts ends in 'failed'. Servers listen on 127.0.0.1 with ephemeral ports.
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EdictError } from '../../src/errors.js';
 import type { Connection } from '../../src/net/connection.js';
 import { backoffDelayMs, type PeerState } from '../../src/net/peer.js';
 import { Server, defaultServerOptions } from '../../src/net/server.js';
 import { silentLogger } from '../../src/net/options.js';
-import { Cleanup, startPeer, startRawServer, startServer, until } from './helpers.js';
+import {
+  Cleanup,
+  cleanupAfterEach,
+  startPeer,
+  startRawServer,
+  startServer,
+  until,
+} from './helpers.js';
 
-let cleanup: Cleanup;
-beforeEach(() => {
-  cleanup = new Cleanup();
-});
-afterEach(() => cleanup.run());
+const cleanup = cleanupAfterEach();
 
 /** A port on which nothing listens (bound once, then released). */
 async function deadPort(): Promise<number> {

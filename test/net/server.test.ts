@@ -4,7 +4,7 @@
 // oversized length, frames before the hello, a silent peer, a foreign protocol version; each gets
 // a typed goodbye and a closed connection while another client of the same server keeps working.
 // Limits: the connection limit answers TOO_MANY_CONNECTIONS. Every server listens on 127.0.0.1:0.
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { silentLogger } from '../../src/net/options.js';
 import type { Peer, PeerComponents, PeerOptions } from '../../src/net/peer.js';
 import { defaultServerOptions, Server } from '../../src/net/server.js';
 import {
-  Cleanup,
+  cleanupAfterEach,
   frameOf,
   helloFrame,
   RawClient,
@@ -29,11 +29,7 @@ import {
   until,
 } from './helpers.js';
 
-let cleanup: Cleanup;
-beforeEach(() => {
-  cleanup = new Cleanup();
-});
-afterEach(() => cleanup.run());
+const cleanup = cleanupAfterEach();
 
 /** Rejects with the EdictError code of `promise`'s rejection, or fails if it resolves. */
 async function codeOf(promise: Promise<unknown>): Promise<string> {
