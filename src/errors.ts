@@ -44,6 +44,12 @@ export const ERROR_CODES = {
   VALUE_TOO_LARGE: 'the value is too large',
   /** No such key or resource. */
   NOT_FOUND: 'not found',
+  /** The key is empty or not valid UTF-8 / percent-encoding. */
+  BAD_KEY: 'the key is invalid',
+  /** No HTTP route matches the path. */
+  NO_ROUTE: 'no such route',
+  /** The route exists but not for this method; `details.allow` lists the methods. */
+  METHOD_NOT_ALLOWED: 'method not allowed',
   /** The node named in the request is not a member. */
   UNKNOWN_NODE: 'no such node',
   /** This node does not lead the key's bucket; `details.leaderHint` may name the leader. */
