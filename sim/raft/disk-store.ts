@@ -3,13 +3,20 @@
  * may be lost on a crash, and the last record may be torn.
  *
  * Files (record format: src/core/raft/codec.ts):
- * - `raft/wal`: an append-only log of frames. Each `write` appends one disk record holding the
- *   Ready's entries and then its hard state; `sync` fsyncs it. Recovery keeps the frames up to the
- *   first torn or corrupt one and cuts the file there.
- * - `raft/snapshot`: the latest snapshot, one frame, replaced atomically.
- * A snapshot (received or made locally) is written first, then the WAL is rewritten atomically to
- * hold only what follows it. A crash between the two leaves entries the snapshot covers in the WAL;
- * recovery skips them.
+ * - `raft/snapshot`: the latest snapshot, one frame, replaced atomically. It is the commit point of
+ *   every change of snapshot.
+ * - `raft/wal-S`: the write-ahead log that follows the snapshot at index S (0 without a snapshot):
+ *   frames of entries and hard states, appended by `write` (one disk record per Ready, entries
+ *   before the hard state) and fsynced by `sync`. Recovery keeps the frames up to the first torn or
+ *   corrupt one and cuts the file there.
+ *
+ * A new snapshot (received from the leader, or made by `compact`) is installed in three steps:
+ * write `raft/wal-S` with the entries after S and the hard state, atomically; replace
+ * `raft/snapshot`, atomically; remove the old WAL. A crash before the second step leaves the old
+ * snapshot and its WAL, untouched; after it, the new pair. Recovery reads the WAL named by the
+ * snapshot and removes any other. (Rewriting one WAL in place after the snapshot would not do: a
+ * crash in between would replay, after a snapshot received from the leader, entries of the
+ * divergent history that the snapshot replaced.)
  */
 import { assert } from '../../src/core/lib/assert.js';
 import {
@@ -25,8 +32,8 @@ import {
 } from '../../src/core/raft/index.js';
 import type { SimDisk } from '../disk.js';
 
-const WAL = 'raft/wal';
 const SNAPSHOT = 'raft/snapshot';
+const WAL_PREFIX = 'raft/wal-';
 
 export class SimDiskRaftStore implements RaftStore {
   /** What has been written, synced or not: the page cache's view. */
@@ -41,10 +48,12 @@ export class SimDiskRaftStore implements RaftStore {
       assert(record !== undefined && record.kind === 'snapshot', 'snapshot file is intact');
       this.image.replay(record);
     }
-    const walBytes = disk.read(WAL);
+    const wal = this.walFile();
+    for (const name of disk.list(WAL_PREFIX)) if (name !== wal) disk.remove(name);
+    const walBytes = disk.read(wal);
     if (walBytes === null) return;
     const { records, validBytes } = readFrames(walBytes);
-    if (validBytes < walBytes.length) disk.truncate(WAL, validBytes); // the torn tail
+    if (validBytes < walBytes.length) disk.truncate(wal, validBytes); // the torn tail
     for (const record of records) this.image.replay(record);
   }
 
@@ -53,33 +62,43 @@ export class SimDiskRaftStore implements RaftStore {
   }
 
   write(update: StoreWrite): void {
-    this.image.apply(update);
     if (update.snapshot !== null) {
-      this.disk.writeAtomic(SNAPSHOT, frameRecord({ kind: 'snapshot', snapshot: update.snapshot }));
-      this.rewriteWal();
+      const oldWal = this.walFile();
+      this.image.apply(update);
+      this.installSnapshot(oldWal);
       return;
     }
+    this.image.apply(update);
     const records: RaftRecord[] = update.entries.map((entry) => ({ kind: 'entry', entry }));
     if (update.hardState !== null)
       records.push({ kind: 'hard-state', hardState: update.hardState });
-    if (records.length > 0) this.disk.append(WAL, frameRecords(records));
+    if (records.length > 0) this.disk.append(this.walFile(), frameRecords(records));
   }
 
   sync(): void {
-    this.disk.fsync(WAL);
+    this.disk.fsync(this.walFile());
   }
 
   compact(snapshot: Snapshot): void {
     if (snapshot.meta.index <= this.image.offset()) return;
+    const oldWal = this.walFile();
     this.image.compact(snapshot);
-    this.disk.writeAtomic(SNAPSHOT, frameRecord({ kind: 'snapshot', snapshot }));
-    this.rewriteWal();
+    this.installSnapshot(oldWal);
   }
 
-  /** Replaces the WAL with the entries after the snapshot and the hard state, durably. */
-  private rewriteWal(): void {
+  /** The WAL that follows the current snapshot. */
+  private walFile(): string {
+    return `${WAL_PREFIX}${this.image.offset()}`;
+  }
+
+  /** Writes the image's snapshot and its WAL durably, in the order the module comment explains. */
+  private installSnapshot(oldWal: string): void {
+    const snapshot = this.image.snapshot;
+    assert(snapshot !== null, 'installing a snapshot');
     const records: RaftRecord[] = this.image.entries.map((entry) => ({ kind: 'entry', entry }));
     records.push({ kind: 'hard-state', hardState: this.image.hardState });
-    this.disk.writeAtomic(WAL, frameRecords(records));
+    this.disk.writeAtomic(this.walFile(), frameRecords(records));
+    this.disk.writeAtomic(SNAPSHOT, frameRecord({ kind: 'snapshot', snapshot }));
+    if (oldWal !== this.walFile()) this.disk.remove(oldWal);
   }
 }

@@ -276,10 +276,59 @@ describe('crash recovery', () => {
     const recovered = new SimDiskRaftStore(disk);
     const state = recovered.load();
     assert.ok(state.entries.length >= 2 && state.entries.length <= 4);
-    const wal = disk.read('raft/wal') ?? new Uint8Array();
+    const wal = disk.read('raft/wal-0') ?? new Uint8Array();
     assert.equal(readFrames(wal).validBytes, wal.length, 'the torn bytes are gone from the file');
     write(recovered, { entries: entries(state.entries.length + 1, 6, 3) });
     assert.equal(new SimDiskRaftStore(disk).load().entries.length, 6);
+  });
+
+  test('SimDisk: a crash at any step of installing a snapshot leaves the old state or the new one', () => {
+    /** A disk that loses power at its `failAt`-th atomic write or removal. */
+    class FailingDisk extends SimDisk {
+      steps = 0;
+      failAt = Infinity;
+      private step(): void {
+        this.steps += 1;
+        if (this.steps === this.failAt) throw new Error('power cut');
+      }
+      override writeAtomic(file: string, data: Uint8Array): void {
+        this.step();
+        super.writeAtomic(file, data);
+      }
+      override remove(file: string): boolean {
+        this.step();
+        return super.remove(file);
+      }
+    }
+    // The old log diverges from the leader's after index 6; the snapshot at 8 replaces it.
+    const before = {
+      hardState: hs(2, 6, 2),
+      snapshot: null,
+      entries: [...entries(1, 6, 1), ...entries(7, 10, 2)],
+    };
+    const after = { hardState: hs(3, 8, 2), snapshot: snapshot(8, 3), entries: entries(9, 9, 3) };
+    const outcomes: string[] = [];
+    for (let k = 1; k <= 3; k++) {
+      const disk = new FailingDisk(new Prng(k));
+      const store = new SimDiskRaftStore(disk);
+      write(store, { entries: before.entries, hardState: before.hardState });
+      disk.failAt = disk.steps + k;
+      assert.throws(
+        () =>
+          store.write({
+            snapshot: after.snapshot,
+            entries: after.entries,
+            hardState: after.hardState,
+          }),
+        /power cut/,
+      );
+      disk.failAt = Infinity;
+      disk.crash();
+      const got = summary(new SimDiskRaftStore(disk).load());
+      outcomes.push(got === summary(before) ? 'old' : got === summary(after) ? 'new' : got);
+      assert.deepEqual(disk.list('raft/wal-').length, 1, 'one WAL remains');
+    }
+    assert.deepEqual(outcomes, ['old', 'old', 'new']);
   });
 
   test('SimDisk: after any crash, the synced state plus an in-order prefix of the rest survives', () => {
