@@ -10,6 +10,7 @@
  */
 import { assert } from '../lib/assert.js';
 import { logIndex, type NodeId, type Term } from '../lib/ids.js';
+import { Timeout } from '../lib/timeout.js';
 import { members } from './config-change.js';
 import { entryBytes, type RaftLog } from './log.js';
 import type { RaftOptions } from './options.js';
@@ -47,11 +48,14 @@ export class Leader {
   private readonly readOnly: ReadOnly;
   /** The target of a leadership transfer in progress; proposals are refused meanwhile. */
   transferee: NodeId | null = null;
+  /** A transfer that has not finished within an election timeout is abandoned. */
+  private readonly transferTimeout: Timeout;
   /** Payload bytes appended in this term and not yet committed (back-pressure on proposals). */
   uncommittedBytes = 0;
 
   constructor(private readonly ctx: LeaderContext) {
     this.readOnly = new ReadOnly(ctx.options.maxPendingReads);
+    this.transferTimeout = new Timeout('transfer', ctx.options.electionTicks);
     this.onConfigChange(ctx.config());
     // The first check-quorum round counts only followers heard from in this term.
     this.resetRecentActive();
@@ -299,6 +303,7 @@ export class Leader {
     assert(to !== this.ctx.id, 'transfer to self');
     if (this.transferee === to) return;
     this.transferee = to;
+    this.transferTimeout.start();
     const pr = this.progress.get(to);
     assert(pr !== undefined, 'transfer target has a progress record');
     if (pr.match === this.ctx.log.lastIndex()) this.sendTimeoutNow(to);
@@ -307,6 +312,13 @@ export class Leader {
 
   abortTransfer(): void {
     this.transferee = null;
+    this.transferTimeout.stop();
+  }
+
+  /** Counts a tick against a transfer in progress; gives it up when it has taken too long. */
+  tickTransfer(): void {
+    this.transferTimeout.tick();
+    if (this.transferTimeout.fired()) this.abortTransfer();
   }
 
   /** Tells `to` to campaign at once (leadership transfer). */

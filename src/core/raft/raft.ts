@@ -173,8 +173,6 @@ export class Raft {
     if (leader === null) return this.notLeader();
     if (!isVoter(this.config, to)) return { ok: false, code: 'NOT_A_VOTER' };
     if (to === this.id) return OK;
-    // The transfer gives up after one election timeout.
-    this.electionTimeout.reset();
     leader.transfer(to);
     return OK;
   }
@@ -387,8 +385,8 @@ export class Raft {
         return;
       }
       leader.resetRecentActive();
-      leader.abortTransfer();
     }
+    leader.tickTransfer();
     leader.tickSnapshots();
     if (this.heartbeatTimeout.fired()) {
       this.heartbeatTimeout.reset();
