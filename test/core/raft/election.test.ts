@@ -151,6 +151,17 @@ describe('leadership transfer', () => {
     });
   });
 
+  test('repeated transfers do not keep a cut-off leader from stepping down', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.campaign(1);
+    c.isolate(1);
+    for (let i = 0; i < 2 * c.options.electionTicks && c.raft(1).status().role === 'leader'; i++) {
+      c.raft(1).transferLeadership(nodeId(i % 2 === 0 ? 2 : 3));
+      c.tick(1, [1]);
+    }
+    assert.equal(c.raft(1).status().role, 'follower');
+  });
+
   test('a transfer that cannot finish is abandoned after an election timeout', () => {
     const c = new TestCluster([1, 2, 3]);
     c.campaign(1);
