@@ -1,0 +1,239 @@
+/**
+ * `plan(current, nodes, constraints)`: the target map. A pure function: the same nodes (in any
+ * order) and the same current map give the same target, byte for byte.
+ *
+ * The algorithm, in five passes over typed arrays (docs/planner.md has the reasoning):
+ * 1. Ideal and quotas (ideal.ts): each usable node's weighted share of replicas and of leaders,
+ *    rounded to integer quotas that favour what nodes already hold.
+ * 2. Keep: every current copy on a usable node stays, leader first, then followers, then learners,
+ *    as long as the bucket has room and its zone has fewer than perZone copies of it.
+ * 3. Fill: buckets short of copies get them on nodes below quota (placer.ts), zone with the largest
+ *    deficit first.
+ * 4. Shed: nodes above quota hand copies (followers before leaderships) to nodes below quota.
+ *    Steps 3 and 4 move exactly the copies that must move, unless an augmenting path (repair.ts)
+ *    has to relocate a copy to get around the zone rule.
+ * 5. Leaders (leaders.ts): current leaders stay where quotas allow; the rest are placed by
+ *    b-matching on members that already hold the data.
+ */
+import { assert } from '../lib/assert.js';
+import type { NodeId } from '../lib/ids.js';
+import { err, ok, type Result } from '../lib/result.js';
+import { leaderShares, replicaQuotas, replicaShares, shareCeil, shareFloor } from './ideal.js';
+import { assignLeaders } from './leaders.js';
+import { Placer } from './placer.js';
+import { forcePlace, repairNeedy, repairOver } from './repair.js';
+import { buildTopology, type Topology } from './topology.js';
+import {
+  BUCKETS_MAX,
+  type CurrentMap,
+  type Plan,
+  type PlanConstraints,
+  type PlanWarning,
+  type PlannerNode,
+  type TargetPlacement,
+} from './types.js';
+
+/** Current members as node indices, CSR, in keep order: leader, followers, learners. */
+interface IndexedCurrent {
+  readonly start: Int32Array;
+  readonly nodes: Int32Array;
+  readonly leader: Int32Array;
+  /** Buckets each node holds (any state), for node indices. */
+  readonly held: Int32Array;
+}
+
+const ascending = (a: NodeId, b: NodeId): number => a - b;
+
+function indexCurrent(current: CurrentMap, topo: Topology): IndexedCurrent {
+  const n = topo.nodes.length;
+  const start = new Int32Array(current.length + 1);
+  const out: number[] = [];
+  const leader = new Int32Array(current.length).fill(-1);
+  const held = new Int32Array(n);
+  current.forEach((placement, b) => {
+    const ordered = [
+      ...(placement.leader === null ? [] : [placement.leader]),
+      ...[...placement.followers].sort(ascending),
+      ...[...(placement.learners ?? [])].sort(ascending),
+    ];
+    assert(new Set(ordered).size === ordered.length, `bucket ${b}: a node appears twice`);
+    assert(placement.leader !== null || placement.followers.length === 0, `bucket ${b}: no leader`);
+    for (const id of ordered) {
+      const node = topo.indexOf.get(id);
+      if (node === undefined) continue;
+      out.push(node);
+      held[node] = held[node] + 1;
+    }
+    if (placement.leader !== null) {
+      const node = topo.indexOf.get(placement.leader);
+      if (node !== undefined) {
+        leader[b] = node;
+      }
+    }
+    start[b + 1] = out.length;
+  });
+  return { start, nodes: Int32Array.from(out), leader, held };
+}
+
+/** Pass 2: keep what may stay. */
+function keep(p: Placer, cur: IndexedCurrent): void {
+  const { topo, asg } = p;
+  for (let b = 0; b < asg.buckets; b++) {
+    for (let k = cur.start[b]; k < cur.start[b + 1]; k++) {
+      const node = cur.nodes[k];
+      if (asg.size[b] >= topo.replicas) break;
+      if (topo.eligible[node] === 1 && p.zoneAllows(b, node, -1)) p.place(b, node);
+    }
+  }
+}
+
+/** Pass 3: give every bucket its replicas. */
+function fill(p: Placer): void {
+  const { topo, asg } = p;
+  for (let b = 0; b < asg.buckets; b++) {
+    while (asg.size[b] < topo.replicas) {
+      const node = p.pickTarget(b, -1);
+      if (node !== -1) p.place(b, node);
+      else if (!repairNeedy(p, b)) forcePlace(p, b);
+    }
+  }
+}
+
+/** Pass 4: bring every node down to its quota. */
+function shed(p: Placer, currentLeader: Int32Array): void {
+  const { topo, asg } = p;
+  for (const v of topo.pool) {
+    if (p.deficit(v) >= 0) continue;
+    const buckets = asg.slotsOf(v).map((slot) => Math.floor(slot / asg.width));
+    // Followers first, so that leaders stay put; then by bucket.
+    buckets.sort((a, b) => +(currentLeader[a] === v) - +(currentLeader[b] === v) || a - b);
+    for (const b of buckets) {
+      if (p.deficit(v) >= 0) break;
+      const to = p.pickTarget(b, v);
+      if (to !== -1) p.move(b, v, to);
+    }
+    while (p.deficit(v) < 0 && repairOver(p, v));
+  }
+}
+
+/** Pass 5: leaders, each node between the floor and ceiling of its leader share. */
+function chooseLeaders(p: Placer, buckets: number, currentLeader: Int32Array): Int32Array {
+  const shares = leaderShares(p.topo, buckets);
+  const n = p.topo.nodes.length;
+  const low = new Int32Array(n);
+  const high = new Int32Array(n);
+  for (const node of p.topo.pool) {
+    const share = { num: shares.num[node], den: shares.den };
+    low[node] = shareFloor(share);
+    high[node] = shareCeil(share);
+  }
+  return assignLeaders(p.asg, low, high, currentLeader);
+}
+
+/** Checks the result against the constraints and returns the warnings it earns. */
+function audit(
+  p: Placer,
+  leaderOf: Int32Array,
+  buckets: number,
+  constraints: PlanConstraints,
+): PlanWarning[] {
+  const { topo, asg } = p;
+  const warnings: PlanWarning[] = [...topo.warnings];
+  const shares = replicaShares(topo, buckets);
+  const leaders = leaderShares(topo, buckets);
+  const led = new Int32Array(topo.nodes.length);
+  for (const node of leaderOf) led[node] = led[node] + 1;
+  let offReplicas = 0;
+  let offLeaders = 0;
+  for (const n of topo.pool) {
+    const r = { num: shares.num[n], den: shares.zoneDen[topo.zoneOf[n]]! };
+    if (asg.count[n] < shareFloor(r) || asg.count[n] > shareCeil(r)) offReplicas++;
+    const l = { num: leaders.num[n], den: leaders.den };
+    if (led[n] < shareFloor(l) || led[n] > shareCeil(l)) offLeaders++;
+  }
+  if (offReplicas > 0) warnings.push({ code: 'REPLICA_BALANCE', nodes: offReplicas });
+  if (offLeaders > 0) warnings.push({ code: 'LEADER_BALANCE', nodes: offLeaders });
+  let zoneViolations = 0;
+  let rackCollisions = 0;
+  for (let b = 0; b < buckets; b++) {
+    const members = asg.members(b);
+    const zones = members.map((m) => topo.zoneOf[m]);
+    if (zones.some((z) => zones.filter((x) => x === z).length > topo.perZone)) zoneViolations++;
+    const racks = new Set(members.map((m) => topo.rackOf[m]));
+    const collides = [...new Set(zones)].some((z) => {
+      const inZone = members.filter((m) => topo.zoneOf[m] === z);
+      const used = new Set(inZone.map((m) => topo.rackOf[m])).size;
+      return used < Math.min(inZone.length, topo.racksPerZone[z]);
+    });
+    if (collides && racks.size < members.length) rackCollisions++;
+  }
+  if (zoneViolations > 0) warnings.push({ code: 'ZONE_VIOLATION', buckets: zoneViolations });
+  if (rackCollisions > 0) warnings.push({ code: 'RACK_COLLISION', buckets: rackCollisions });
+  if (constraints.fanOutMax !== undefined) {
+    const peers = fanOuts(asg, topo.nodes.length);
+    const over = peers.filter((f) => f > (constraints.fanOutMax as number));
+    if (over.length > 0)
+      warnings.push({
+        code: 'FAN_OUT_EXCEEDED',
+        fanOutMax: constraints.fanOutMax,
+        nodes: over.length,
+        worst: Math.max(...over),
+      });
+  }
+  return warnings.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+}
+
+/** Distinct peers per node index. */
+function fanOuts(asg: { buckets: number; members(b: number): number[] }, n: number): number[] {
+  const peers: Set<number>[] = Array.from({ length: n }, () => new Set());
+  for (let b = 0; b < asg.buckets; b++) {
+    const members = asg.members(b);
+    for (const x of members) for (const y of members) if (x !== y) peers[x].add(y);
+  }
+  return peers.map((s) => s.size);
+}
+
+function checkConstraints(current: CurrentMap, constraints: PlanConstraints): void {
+  assert(current.length >= 1, 'a map has at least one bucket');
+  assert(current.length <= BUCKETS_MAX, `a map has at most ${BUCKETS_MAX} buckets`);
+  const f = constraints.fanOutMax;
+  assert(
+    f === undefined || (Number.isInteger(f) && f >= 1),
+    'fanOutMax must be a positive integer',
+  );
+}
+
+/**
+ * Plans the target map for `current` over `nodes`. Returns NO_NODES when no node may host a copy
+ * (none given, or all failed). See the file comment for the algorithm and docs/planner.md for
+ * the guarantees; the warnings say which constraints could not be met.
+ */
+export function plan(
+  current: CurrentMap,
+  nodes: readonly PlannerNode[],
+  constraints: PlanConstraints,
+): Result<Plan, 'NO_NODES'> {
+  checkConstraints(current, constraints);
+  const topo = buildTopology(nodes, constraints.replicas);
+  if (topo === null) return err('NO_NODES');
+  const buckets = current.length;
+  const cur = indexCurrent(current, topo);
+  const quota = replicaQuotas(topo, buckets, replicaShares(topo, buckets), cur.held);
+  const p = new Placer(topo, buckets, quota, cur.start, cur.nodes, constraints.fanOutMax);
+  keep(p, cur);
+  fill(p);
+  shed(p, cur.leader);
+  const leaderOf = chooseLeaders(p, buckets, cur.leader);
+  const target: TargetPlacement[] = [];
+  for (let b = 0; b < buckets; b++) {
+    const leader = leaderOf[b];
+    assert(leader !== -1, `bucket ${b} has a leader`);
+    const followers = p.asg
+      .members(b)
+      .filter((m) => m !== leader)
+      .map((m) => (topo.nodes[m] as PlannerNode).id)
+      .sort(ascending);
+    target.push({ leader: (topo.nodes[leader] as PlannerNode).id, followers });
+  }
+  return ok({ target, warnings: audit(p, leaderOf, buckets, constraints) });
+}

@@ -1,0 +1,212 @@
+/**
+ * Augmenting paths, for when no node below quota may take a copy directly.
+ *
+ * A needy bucket b (one copy short) is placed on a full node w0 that may take it; w0 hands one of
+ * its buckets y0 to a node w1 that may take y0; and so on until a node below quota takes the last
+ * bucket. Every node on the path keeps its count except the last, which gains one. An over-quota
+ * node v is repaired the same way, starting with v handing a bucket on.
+ *
+ * With one copy per zone (perZone = 1) the nodes of a zone are interchangeable for the zone rule,
+ * so the search runs over zones: a path exists whenever any valid assignment of the remaining
+ * copies exists (the zone-level problem is a bipartite b-matching, and this is its augmenting path),
+ * so repair never fails there. With perZone > 1 the search runs over nodes, under a work budget;
+ * when it gives up, the caller falls back and the plan reports a warning.
+ *
+ * Paths prefer to hand on fresh copies (placed by this plan, so moving them again costs nothing)
+ * over copies the current map already has.
+ */
+import type { Placer } from './placer.js';
+
+/** Work budget of one node-level search, in candidate checks. */
+const NODE_SEARCH_WORK_MAX = 2_000_000;
+
+/** A bucket handed from one node to another along a path. */
+interface Hop {
+  readonly bucket: number;
+  readonly from: number;
+}
+
+/** Applies a path, last hop first, so that every intermediate state is valid. */
+function applyPath(p: Placer, hops: readonly Hop[], end: number): number {
+  let to = end;
+  for (let k = hops.length - 1; k >= 0; k--) {
+    const hop = hops[k] as Hop;
+    p.move(hop.bucket, hop.from, to);
+    to = hop.from;
+  }
+  return to;
+}
+
+/**
+ * A copy in `zone` (on `onlyNode` if given) whose bucket has no copy in `toZone`; fresh copies
+ * first. Returns [node, bucket] or null.
+ */
+function findWitness(
+  p: Placer,
+  zone: number,
+  toZone: number,
+  onlyNode: number,
+): readonly [number, number] | null {
+  const { asg, topo } = p;
+  const nodes = onlyNode === -1 ? (topo.zoneNodes[zone] as Int32Array) : [onlyNode];
+  for (const freshPass of [true, false]) {
+    for (const node of nodes) {
+      for (const slot of asg.slotsOf(node)) {
+        if ((asg.fresh[slot] === 1) !== freshPass) continue;
+        const bucket = Math.floor(slot / asg.width);
+        if (asg.countIn(bucket, topo.zoneOf, toZone) === 0) return [node, bucket];
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Zone-level search (perZone = 1). Starts from `starts` (zones that may take `incoming`, or the
+ * over node's zone with incoming -1) and returns true once the path is applied.
+ */
+function searchZones(
+  p: Placer,
+  starts: readonly number[],
+  incoming: number,
+  over: number,
+): boolean {
+  const zones = p.topo.zoneNodes.length;
+  const parent = new Int32Array(zones).fill(-1);
+  const hopNode = new Int32Array(zones).fill(-1);
+  const hopBucket = new Int32Array(zones).fill(-1);
+  const visited = new Uint8Array(zones);
+  const queue: number[] = [];
+  for (const z of starts) {
+    visited[z] = 1;
+    queue.push(z);
+  }
+  for (let head = 0; head < queue.length; head++) {
+    const x = queue[head] as number;
+    const onlyNode = over !== -1 && parent[x] === -1 ? over : -1;
+    for (let next = 0; next < zones; next++) {
+      if (visited[next] === 1) continue;
+      const witness = findWitness(p, x, next, onlyNode);
+      if (witness === null) continue;
+      visited[next] = 1;
+      parent[next] = x;
+      hopNode[next] = witness[0];
+      hopBucket[next] = witness[1];
+      if (p.zoneDeficit[next] > 0) {
+        const hops: Hop[] = [];
+        for (let z = next; parent[z] !== -1; z = parent[z])
+          hops.unshift({ bucket: hopBucket[z], from: hopNode[z] });
+        const end = p.pickTarget(hopBucket[next], hopNode[next]);
+        const start = applyPath(p, hops, end);
+        if (incoming !== -1) p.place(incoming, start);
+        return true;
+      }
+      queue.push(next);
+    }
+  }
+  return false;
+}
+
+/**
+ * Node-level search (any perZone), under a work budget. `starts` are nodes that may take
+ * `incoming` (or just the over node, with incoming -1).
+ */
+function searchNodes(p: Placer, starts: readonly number[], incoming: number): boolean {
+  const { asg, topo } = p;
+  const n = topo.nodes.length;
+  const parent = new Int32Array(n).fill(-1);
+  const received = new Int32Array(n).fill(-1);
+  const visited = new Uint8Array(n);
+  const queue = [...starts];
+  for (const s of starts) visited[s] = 1;
+  const deficitNodes = Array.from(topo.pool).filter((node) => p.deficit(node) > 0);
+  let work = 0;
+  const onPath = (node: number, bucket: number): boolean => {
+    if (bucket === incoming) return true;
+    for (let x = node; x !== -1; x = parent[x]) if (received[x] === bucket) return true;
+    return false;
+  };
+  const canTake = (bucket: number, from: number, to: number): boolean =>
+    to !== from && !asg.holds(bucket, to) && p.zoneAllows(bucket, to, from);
+  for (let head = 0; head < queue.length && work < NODE_SEARCH_WORK_MAX; head++) {
+    const c = queue[head] as number;
+    for (const slot of [...asg.slotsOf(c)]) {
+      const bucket = Math.floor(slot / asg.width);
+      if (onPath(c, bucket)) continue;
+      for (const d of deficitNodes) {
+        work++;
+        if (p.deficit(d) <= 0 || !canTake(bucket, c, d)) continue;
+        const hops: Hop[] = [{ bucket, from: c }];
+        for (let x = c; parent[x] !== -1; x = parent[x])
+          hops.unshift({ bucket: received[x], from: parent[x] });
+        const start = applyPath(p, hops, d);
+        if (incoming !== -1) p.place(incoming, start);
+        return true;
+      }
+      for (const d of topo.pool) {
+        work++;
+        if (visited[d] === 1 || !canTake(bucket, c, d)) continue;
+        visited[d] = 1;
+        parent[d] = c;
+        received[d] = bucket;
+        queue.push(d);
+      }
+    }
+  }
+  return false;
+}
+
+/** Places one more copy of `bucket` through an augmenting path. Returns false if none was found. */
+export function repairNeedy(p: Placer, bucket: number): boolean {
+  const { topo, asg } = p;
+  if (topo.perZone === 1) {
+    const starts: number[] = [];
+    for (let z = 0; z < topo.zoneNodes.length; z++)
+      if (asg.countIn(bucket, topo.zoneOf, z) === 0) starts.push(z);
+    return searchZones(p, starts, bucket, -1);
+  }
+  const starts = Array.from(topo.pool).filter(
+    (node) => !asg.holds(bucket, node) && p.zoneAllows(bucket, node, -1),
+  );
+  return searchNodes(p, starts, bucket);
+}
+
+/**
+ * Takes one copy off the over-quota node `over` through an augmenting path. Returns false if none
+ * was found.
+ */
+export function repairOver(p: Placer, over: number): boolean {
+  const { topo } = p;
+  if (topo.perZone > 1) return searchNodes(p, [over], -1);
+  const zone = topo.zoneOf[over];
+  if (searchZones(p, [zone], -1, over)) return true;
+  // No path starts with a copy of `over` itself: free a slot elsewhere in its zone, then hand one
+  // of `over`'s copies to that node (within a zone any node may take any of them).
+  const before = new Int32Array(topo.zoneNodes[zone] as Int32Array).map((n) => p.asg.count[n]);
+  if (!searchZones(p, [zone], -1, -1)) return false;
+  const members = topo.zoneNodes[zone] as Int32Array;
+  const freed = members.find((n, k) => p.asg.count[n] < before[k]);
+  if (freed === undefined) return true;
+  const slot = p.asg.slotsOf(over)[0];
+  if (slot === undefined) return true;
+  p.move(Math.floor(slot / p.asg.width), over, freed);
+  return true;
+}
+
+/**
+ * Last resort for a needy bucket: any node that does not hold it, below quota first (possibly
+ * breaking the zone rule), else the least loaded (breaking balance). Replicas come first.
+ */
+export function forcePlace(p: Placer, bucket: number): void {
+  let best = -1;
+  let bestKey = -Infinity;
+  for (const node of p.topo.pool) {
+    if (p.asg.holds(bucket, node)) continue;
+    const key = p.deficit(node);
+    if (key > bestKey) {
+      best = node;
+      bestKey = key;
+    }
+  }
+  if (best !== -1) p.place(bucket, best);
+}
