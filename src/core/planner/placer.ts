@@ -123,8 +123,11 @@ export class Placer {
     return found;
   }
 
-  /** The best deficit node of `zone` that does not hold `bucket`, preferring an unused rack. */
-  private pickInZone(bucket: number, zone: number, leaving: number): number {
+  /**
+   * The best deficit node of `zone` that does not hold `bucket`, preferring a rack the bucket does
+   * not use; -1 if none.
+   */
+  pickInZone(bucket: number, zone: number, leaving: number): number {
     const heap = this.nodeHeaps[zone] as IndexedHeap;
     const members = this.topo.zoneNodes[zone] as Int32Array;
     const wantRack =

@@ -38,32 +38,33 @@ function applyPath(p: Placer, hops: readonly Hop[], end: number): number {
 }
 
 /**
- * A copy in `zone` (on `onlyNode` if given) whose bucket has no copy in `toZone`; fresh copies
- * first. Returns [node, bucket] or null.
+ * A copy in `zone` (on `onlyNode` if given) whose bucket has no copy in `toZone`, fresh only if
+ * `freshOnly`. Returns [node, bucket] or null.
  */
 function findWitness(
   p: Placer,
   zone: number,
   toZone: number,
   onlyNode: number,
+  freshOnly: boolean,
 ): readonly [number, number] | null {
   const { asg, topo } = p;
-  const nodes = onlyNode === -1 ? (topo.zoneNodes[zone] as Int32Array) : [onlyNode];
-  for (const freshPass of [true, false]) {
-    for (const node of nodes) {
-      for (const slot of asg.slotsOf(node)) {
-        if ((asg.fresh[slot] === 1) !== freshPass) continue;
-        const bucket = Math.floor(slot / asg.width);
-        if (asg.countIn(bucket, topo.zoneOf, toZone) === 0) return [node, bucket];
-      }
+  const nodes = onlyNode === -1 ? topo.zoneNodes[zone] : [onlyNode];
+  for (const node of nodes) {
+    for (const slot of asg.slotsOf(node)) {
+      if (freshOnly && asg.fresh[slot] === 0) continue;
+      const bucket = Math.floor(slot / asg.width);
+      if (asg.countIn(bucket, topo.zoneOf, toZone) === 0) return [node, bucket];
     }
   }
   return null;
 }
 
 /**
- * Zone-level search (perZone = 1). Starts from `starts` (zones that may take `incoming`, or the
- * over node's zone with incoming -1) and returns true once the path is applied.
+ * Zone-level search (perZone = 1), cheapest path first: handing on a fresh copy costs nothing,
+ * handing on a copy of the current map costs one more copy (a 0-1 breadth-first search). Starts
+ * from `starts` (zones that may take `incoming`, or the over node's zone with incoming -1) and
+ * returns true once the path is applied.
  */
 function searchZones(
   p: Placer,
@@ -75,33 +76,45 @@ function searchZones(
   const parent = new Int32Array(zones).fill(-1);
   const hopNode = new Int32Array(zones).fill(-1);
   const hopBucket = new Int32Array(zones).fill(-1);
-  const visited = new Uint8Array(zones);
-  const queue: number[] = [];
+  const cost = new Float64Array(zones).fill(Infinity);
+  const done = new Uint8Array(zones);
+  const isStart = new Uint8Array(zones);
+  const deque: number[] = [];
   for (const z of starts) {
-    visited[z] = 1;
-    queue.push(z);
+    cost[z] = 0;
+    isStart[z] = 1;
+    deque.push(z);
   }
-  for (let head = 0; head < queue.length; head++) {
-    const x = queue[head] as number;
-    const onlyNode = over !== -1 && parent[x] === -1 ? over : -1;
+  while (deque.length > 0) {
+    const x = deque.shift() as number;
+    if (done[x] === 1) continue;
+    done[x] = 1;
+    if (isStart[x] === 0 && p.zoneDeficit[x] > 0) {
+      const hops: Hop[] = [];
+      for (let z = x; parent[z] !== -1; z = parent[z]) {
+        hops.unshift({ bucket: hopBucket[z], from: hopNode[z] });
+      }
+      const last = hops[hops.length - 1] as Hop;
+      const end = p.pickInZone(last.bucket, x, last.from);
+      const start = applyPath(p, hops, end);
+      if (incoming !== -1) p.place(incoming, start);
+      return true;
+    }
+    const onlyNode = over !== -1 && isStart[x] === 1 ? over : -1;
     for (let next = 0; next < zones; next++) {
-      if (visited[next] === 1) continue;
-      const witness = findWitness(p, x, next, onlyNode);
+      if (done[next] === 1 || isStart[next] === 1) continue;
+      const free = findWitness(p, x, next, onlyNode, true);
+      const witness =
+        free ?? (cost[x] + 1 < cost[next] ? findWitness(p, x, next, onlyNode, false) : null);
       if (witness === null) continue;
-      visited[next] = 1;
+      const via = cost[x] + (free === null ? 1 : 0);
+      if (via >= cost[next]) continue;
+      cost[next] = via;
       parent[next] = x;
       hopNode[next] = witness[0];
       hopBucket[next] = witness[1];
-      if (p.zoneDeficit[next] > 0) {
-        const hops: Hop[] = [];
-        for (let z = next; parent[z] !== -1; z = parent[z])
-          hops.unshift({ bucket: hopBucket[z], from: hopNode[z] });
-        const end = p.pickTarget(hopBucket[next], hopNode[next]);
-        const start = applyPath(p, hops, end);
-        if (incoming !== -1) p.place(incoming, start);
-        return true;
-      }
-      queue.push(next);
+      if (free === null) deque.push(next);
+      else deque.unshift(next);
     }
   }
   return false;
