@@ -153,38 +153,40 @@ export function lowerBoundMoves(
   if (topo === null) return 0;
   const buckets = current.length;
   const held = new Int32Array(topo.nodes.length);
-  const zoneKeep = new Float64Array(topo.zoneNodes.length);
+  const needyHeld = new Int32Array(topo.nodes.length);
+  let needyBuckets = 0;
   let bucketBound = 0;
   for (const placement of current) {
     const perZone = new Map<number, number>();
+    const usable: number[] = [];
     for (const id of new Set([...members(placement), ...(placement.learners ?? [])])) {
       const x = topo.indexOf.get(id);
       if (x === undefined || topo.eligible[x] === 0) continue;
       held[x] += 1;
+      usable.push(x);
       perZone.set(topo.zoneOf[x], (perZone.get(topo.zoneOf[x]) ?? 0) + 1);
     }
     let keepable = 0;
-    for (const [zone, count] of perZone) {
-      const kept = Math.min(count, topo.perZone);
-      keepable += kept;
-      zoneKeep[zone] += kept;
+    for (const count of perZone.values()) keepable += Math.min(count, topo.perZone);
+    const missing = Math.max(0, topo.replicas - keepable);
+    bucketBound += missing;
+    if (missing > 0) {
+      needyBuckets += 1;
+      for (const x of usable) needyHeld[x] += 1;
     }
-    bucketBound += Math.max(0, topo.replicas - keepable);
   }
   const shares = replicaShares(topo, buckets);
   let nodeBound = 0;
+  let absorbable = 0;
   let kept = 0;
   for (const x of topo.pool) {
     const share = { num: shares.num[x], den: shares.zoneDen[topo.zoneOf[x]] };
-    nodeBound += Math.max(0, shareFloor(share) - held[x]);
+    const deficit = Math.max(0, shareFloor(share) - held[x]);
+    nodeBound += deficit;
+    absorbable += Math.min(deficit, needyBuckets - needyHeld[x]);
     kept += Math.min(held[x], shareCeil(share));
   }
-  let zoneBound = 0;
-  topo.zoneNodes.forEach((zoneMembers, z) => {
-    let num = 0;
-    for (const x of zoneMembers) num += shares.num[x];
-    zoneBound += Math.max(0, shareFloor({ num, den: shares.zoneDen[z] }) - zoneKeep[z]);
-  });
+  const mixedBound = nodeBound + Math.max(0, bucketBound - absorbable);
   const capacityBound = topo.replicas * buckets - kept;
-  return Math.max(nodeBound, capacityBound, bucketBound, zoneBound);
+  return Math.max(mixedBound, capacityBound);
 }

@@ -13,12 +13,14 @@
  *
  * Shares are exact rationals num/den of safe integers; the limits in types.ts bound every product.
  *
- * Replica quotas. A node's quota is ⌊t⌋ or ⌈t⌉, and the quotas add up to the total; with zones, each
- * zone's total is also ⌊t(zone)⌋ or ⌈t(zone)⌉, so no zone is asked for more than its cap. Which
+ * Replica quotas. A node's quota is ⌊t⌋ or ⌈t⌉, the quotas add up to the total, and no zone is asked
+ * for more than its cap (perZone × B copies). Which
  * shares round up is chosen to move the least data: first those that already hold ⌈t⌉ (keeping
- * them costs nothing), then those furthest below their share (so a joining node takes the extra
- * copy rather than an old node), then the largest fractional part, then the lowest index. Planning
- * a target again rounds the same shares up, which makes the plan stable.
+ * them costs nothing), then those that could take more of the copies that must be made anyway
+ * (a failed node's buckets are not rounded onto nodes that hold them already), then those
+ * furthest below their share (so a joining node takes the extra copy rather than an old node),
+ * then the largest fractional part, then the lowest index. Planning a target again rounds the same
+ * shares up, which makes the plan stable.
  */
 import { assert } from '../lib/assert.js';
 import type { Topology } from './topology.js';
@@ -173,93 +175,65 @@ export function leaderShares(topo: Topology, buckets: number): { num: Float64Arr
   return { num, den: total };
 }
 
-/** A group of shares with a common denominator, rounded together. */
-interface Group {
-  readonly members: Int32Array;
-  readonly den: number;
-}
-
-/** Picks `count` members of `candidates` to round up, by the order described in the file comment. */
-function pickRoundUps(
-  candidates: number[],
-  count: number,
-  share: (i: number) => Share,
-  held: (i: number) => number,
-): number[] {
-  assert(count >= 0 && count <= candidates.length, 'rounding: enough fractional shares');
-  const key = candidates.map((i) => {
-    const s = share(i);
-    const ceil = shareCeil(s);
-    const h = held(i);
-    return {
-      i,
-      free: h >= ceil ? 0 : 1,
-      below: ceil - Math.min(h, ceil),
-      frac: s.num / s.den - (ceil - 1),
-    };
-  });
-  key.sort((a, b) => a.free - b.free || b.below - a.below || b.frac - a.frac || a.i - b.i);
-  return key.slice(0, count).map((k) => k.i);
-}
+/**
+ * Room for the copies that must be made: per node, how many missing copies of under-replicated
+ * buckets it could take. Rounding favours nodes that can take them, so that a failure's copies do
+ * not pile onto the nodes that already hold the same buckets.
+ */
+export type Acceptance = Float64Array;
 
 /**
- * Rounds the shares of each group's members to integers so that every group's sum is the floor
- * or ceiling of its share and the whole sums to `total`. `held` is each member's current load.
+ * Replica quotas per node index: each ⌊t⌋ or ⌈t⌉, summing to replicas × buckets, no zone above its
+ * cap (perZone × buckets). Which shares round up is chosen as the file comment says; a share is
+ * skipped only when its zone is full, and the budget argument (every zone's share is at most its
+ * cap) guarantees enough others.
  */
-function roundGroups(
-  groups: readonly Group[],
-  num: Float64Array,
-  held: Int32Array,
-  total: number,
-  quota: Int32Array,
-): void {
-  const groupShare = groups.map((g) => {
-    let sum = 0;
-    for (const n of g.members) sum += num[n] as number;
-    return { num: sum, den: g.den };
-  });
-  let floors = 0;
-  for (const s of groupShare) floors += shareFloor(s);
-  const fractionalGroups = groups.flatMap((_, g) =>
-    shareFloor(groupShare[g] as Share) === shareCeil(groupShare[g] as Share) ? [] : [g],
-  );
-  const groupHeld = groups.map((g) => g.members.reduce((acc, n) => acc + (held[n] as number), 0));
-  const upGroups = new Set(
-    pickRoundUps(
-      fractionalGroups,
-      total - floors,
-      (g) => groupShare[g] as Share,
-      (g) => groupHeld[g] as number,
-    ),
-  );
-  groups.forEach((group, g) => {
-    const s = groupShare[g] as Share;
-    const target = upGroups.has(g) ? shareCeil(s) : shareFloor(s);
-    const shareOf = (n: number): Share => ({ num: num[n] as number, den: group.den });
-    let sum = 0;
-    const fractional: number[] = [];
-    for (const n of group.members) {
-      quota[n] = shareFloor(shareOf(n));
-      sum += quota[n] as number;
-      if (shareCeil(shareOf(n)) !== quota[n]) fractional.push(n);
-    }
-    const ups = pickRoundUps(fractional, target - sum, shareOf, (n) => held[n] as number);
-    for (const n of ups) quota[n] = (quota[n] as number) + 1;
-  });
-}
-
-/** Replica quotas per node index: zone totals and node counts within ±1 of their shares. */
 export function replicaQuotas(
   topo: Topology,
   buckets: number,
   shares: ReplicaShares,
   held: Int32Array,
+  accept: Acceptance,
 ): Int32Array {
   const quota = new Int32Array(topo.nodes.length);
-  const groups = topo.zoneNodes.map((members, z) => ({
-    members,
-    den: shares.zoneDen[z] as number,
-  }));
-  roundGroups(groups, shares.num, held, topo.replicas * buckets, quota);
+  const zoneTotal = new Float64Array(topo.zoneNodes.length);
+  const zoneCap = topo.perZone * buckets;
+  let left = topo.replicas * buckets;
+  const candidates: {
+    n: number;
+    free: number;
+    accept: number;
+    below: number;
+    frac: number;
+  }[] = [];
+  for (const n of topo.pool) {
+    const share = { num: shares.num[n], den: shares.zoneDen[topo.zoneOf[n]] };
+    const floor = shareFloor(share);
+    const ceil = shareCeil(share);
+    quota[n] = floor;
+    zoneTotal[topo.zoneOf[n]] += floor;
+    left -= floor;
+    if (ceil === floor) continue;
+    candidates.push({
+      n,
+      free: held[n] >= ceil ? 0 : 1,
+      accept: accept[n],
+      below: ceil - Math.min(held[n], ceil),
+      frac: shareValue(share) - floor,
+    });
+  }
+  candidates.sort(
+    (a, b) =>
+      a.free - b.free || b.accept - a.accept || b.below - a.below || b.frac - a.frac || a.n - b.n,
+  );
+  for (const c of candidates) {
+    if (left === 0) break;
+    const zone = topo.zoneOf[c.n];
+    if (zoneTotal[zone] + 1 > zoneCap) continue;
+    quota[c.n] += 1;
+    zoneTotal[zone] += 1;
+    left -= 1;
+  }
+  assert(left === 0, 'rounding: the quotas add up to every copy');
   return quota;
 }

@@ -26,6 +26,8 @@ export class Placer {
   readonly asg: Assignment;
   /** Zone deficit: the sum over the zone's nodes of max(0, quota - count). */
   readonly zoneDeficit: Float64Array;
+  /** Sum of the quotas of each zone's nodes; at most perZone × buckets. */
+  private readonly zoneQuota: Float64Array;
   private readonly positive: Int32Array;
   private readonly localIndex: Int32Array;
   private readonly nodeHeaps: IndexedHeap[];
@@ -36,7 +38,11 @@ export class Placer {
   constructor(
     readonly topo: Topology,
     readonly buckets: number,
+    /** Replica quota per node; only {@link Placer.tradeQuota} changes it. */
     readonly quota: Int32Array,
+    /** ⌊t⌋ and ⌈t⌉ of each node's replica share: the range its quota stays in. */
+    readonly quotaLow: Int32Array,
+    readonly quotaHigh: Int32Array,
     originalStart: Int32Array,
     originalNodes: Int32Array,
     readonly fanOutMax: number | undefined,
@@ -46,6 +52,8 @@ export class Placer {
     this.positive = new Int32Array(n);
     this.localIndex = new Int32Array(n).fill(-1);
     this.zoneDeficit = new Float64Array(topo.zoneNodes.length);
+    this.zoneQuota = new Float64Array(topo.zoneNodes.length);
+    for (const node of topo.pool) this.zoneQuota[topo.zoneOf[node]] += quota[node];
     const count = this.asg.count;
     this.nodeHeaps = topo.zoneNodes.map((members) => {
       members.forEach((node, k) => (this.localIndex[node] = k));
@@ -67,6 +75,31 @@ export class Placer {
 
   deficit(node: number): number {
     return this.quota[node] - this.asg.count[node];
+  }
+
+  /** Whether `to` may take one unit of quota from `from` (see {@link Placer.tradeQuota}). */
+  canTrade(from: number, to: number): boolean {
+    if (from === to || this.quota[from] <= this.quotaLow[from]) return false;
+    if (this.quota[to] >= this.quotaHigh[to]) return false;
+    const zone = this.topo.zoneOf[to];
+    return (
+      zone === this.topo.zoneOf[from] || this.zoneQuota[zone] < this.topo.perZone * this.buckets
+    );
+  }
+
+  /**
+   * Moves one unit of quota from `from` to `to`, so that every quota stays in [⌊t⌋, ⌈t⌉] and no
+   * zone goes over its cap: which nodes round their share up is a choice, and this revisits it
+   * when the first choice makes a copy move that need not.
+   */
+  tradeQuota(from: number, to: number): void {
+    assert(this.canTrade(from, to), 'a quota trade keeps quotas in range and zones under cap');
+    this.quota[from] -= 1;
+    this.quota[to] += 1;
+    this.zoneQuota[this.topo.zoneOf[from]] -= 1;
+    this.zoneQuota[this.topo.zoneOf[to]] += 1;
+    this.touch(from);
+    this.touch(to);
   }
 
   /** Puts a copy of `bucket` on `node`. */

@@ -5,8 +5,9 @@
  * The algorithm, in five passes over typed arrays (docs/planner.md has the reasoning):
  * 1. Ideal and quotas (ideal.ts): each usable node's weighted share of replicas and of leaders,
  *    rounded to integer quotas that favour what nodes already hold.
- * 2. Keep: every current copy on a usable node stays, leader first, then followers, then learners,
- *    as long as the bucket has room and its zone has fewer than perZone copies of it.
+ * 2. Keep (keep.ts): every current copy on a usable node stays, unless its bucket has more than
+ *    `replicas` of them or more than perZone in a zone; then the copies kept are chosen to fit the
+ *    quotas.
  * 3. Fill: buckets short of copies get them on nodes below quota (placer.ts), zone with the largest
  *    deficit first.
  * 4. Shed: nodes above quota hand copies (followers before leaderships) to nodes below quota.
@@ -19,10 +20,13 @@ import { assert } from '../lib/assert.js';
 import type { NodeId } from '../lib/ids.js';
 import { err, ok, type Result } from '../lib/result.js';
 import { leaderShares, replicaQuotas, replicaShares, shareCeil, shareFloor } from './ideal.js';
+import { tradeForLeaders } from './leader-swaps.js';
 import { assignLeaders } from './leaders.js';
 import { Placer } from './placer.js';
 import { forcePlace, repairNeedy, repairOver } from './repair.js';
-import { buildTopology, type Topology } from './topology.js';
+import { placeByTrade, shedThroughNeighbour, SpareRoundUps } from './trades.js';
+import { acceptance, indexCurrent, keep } from './keep.js';
+import { buildTopology } from './topology.js';
 import {
   BUCKETS_MAX,
   type CurrentMap,
@@ -33,59 +37,7 @@ import {
   type TargetPlacement,
 } from './types.js';
 
-/** Current members as node indices, CSR, in keep order: leader, followers, learners. */
-interface IndexedCurrent {
-  readonly start: Int32Array;
-  readonly nodes: Int32Array;
-  readonly leader: Int32Array;
-  /** Buckets each node holds (any state), for node indices. */
-  readonly held: Int32Array;
-}
-
 const ascending = (a: NodeId, b: NodeId): number => a - b;
-
-function indexCurrent(current: CurrentMap, topo: Topology): IndexedCurrent {
-  const n = topo.nodes.length;
-  const start = new Int32Array(current.length + 1);
-  const out: number[] = [];
-  const leader = new Int32Array(current.length).fill(-1);
-  const held = new Int32Array(n);
-  current.forEach((placement, b) => {
-    const ordered = [
-      ...(placement.leader === null ? [] : [placement.leader]),
-      ...[...placement.followers].sort(ascending),
-      ...[...(placement.learners ?? [])].sort(ascending),
-    ];
-    assert(new Set(ordered).size === ordered.length, `bucket ${b}: a node appears twice`);
-    assert(placement.leader !== null || placement.followers.length === 0, `bucket ${b}: no leader`);
-    for (const id of ordered) {
-      const node = topo.indexOf.get(id);
-      if (node === undefined) continue;
-      out.push(node);
-      held[node] = held[node] + 1;
-    }
-    if (placement.leader !== null) {
-      const node = topo.indexOf.get(placement.leader);
-      if (node !== undefined) {
-        leader[b] = node;
-      }
-    }
-    start[b + 1] = out.length;
-  });
-  return { start, nodes: Int32Array.from(out), leader, held };
-}
-
-/** Pass 2: keep what may stay. */
-function keep(p: Placer, cur: IndexedCurrent): void {
-  const { topo, asg } = p;
-  for (let b = 0; b < asg.buckets; b++) {
-    for (let k = cur.start[b]; k < cur.start[b + 1]; k++) {
-      const node = cur.nodes[k];
-      if (asg.size[b] >= topo.replicas) break;
-      if (topo.eligible[node] === 1 && p.zoneAllows(b, node, -1)) p.place(b, node);
-    }
-  }
-}
 
 /** Pass 3: give every bucket its replicas. */
 function fill(p: Placer): void {
@@ -94,7 +46,7 @@ function fill(p: Placer): void {
     while (asg.size[b] < topo.replicas) {
       const node = p.pickTarget(b, -1);
       if (node !== -1) p.place(b, node);
-      else if (!repairNeedy(p, b)) forcePlace(p, b);
+      else if (!placeByTrade(p, b) && !repairNeedy(p, b)) forcePlace(p, b);
     }
   }
 }
@@ -102,7 +54,9 @@ function fill(p: Placer): void {
 /** Pass 4: bring every node down to its quota. */
 function shed(p: Placer, currentLeader: Int32Array): void {
   const { topo, asg } = p;
+  const spare = new SpareRoundUps(p);
   for (const v of topo.pool) {
+    while (p.deficit(v) < 0 && spare.absorbExcess(v));
     if (p.deficit(v) >= 0) continue;
     const buckets = asg.slotsOf(v).map((slot) => Math.floor(slot / asg.width));
     // Followers first, so that leaders stay put; then by bucket.
@@ -112,11 +66,14 @@ function shed(p: Placer, currentLeader: Int32Array): void {
       const to = p.pickTarget(b, v);
       if (to !== -1) p.move(b, v, to);
     }
-    while (p.deficit(v) < 0 && repairOver(p, v));
+    while (p.deficit(v) < 0 && (shedThroughNeighbour(p, v) || repairOver(p, v)));
   }
 }
 
-/** Pass 5: leaders, each node between the floor and ceiling of its leader share. */
+/**
+ * Pass 5: leaders, each node between the floor and ceiling of its leader share; member trades
+ * where the placement leaves no such choice.
+ */
 function chooseLeaders(p: Placer, buckets: number, currentLeader: Int32Array): Int32Array {
   const shares = leaderShares(p.topo, buckets);
   const n = p.topo.nodes.length;
@@ -127,7 +84,12 @@ function chooseLeaders(p: Placer, buckets: number, currentLeader: Int32Array): I
     low[node] = shareFloor(share);
     high[node] = shareCeil(share);
   }
-  return assignLeaders(p.asg, low, high, currentLeader);
+  const leaderOf = assignLeaders(p.asg, low, high, currentLeader);
+  const led = new Int32Array(n);
+  for (const node of leaderOf) led[node] += 1;
+  if (p.topo.pool.some((node) => led[node] < low[node] || led[node] > high[node]))
+    tradeForLeaders(p, leaderOf, low, high);
+  return leaderOf;
 }
 
 /** Checks the result against the constraints and returns the warnings it earns. */
@@ -218,8 +180,25 @@ export function plan(
   if (topo === null) return err('NO_NODES');
   const buckets = current.length;
   const cur = indexCurrent(current, topo);
-  const quota = replicaQuotas(topo, buckets, replicaShares(topo, buckets), cur.held);
-  const p = new Placer(topo, buckets, quota, cur.start, cur.nodes, constraints.fanOutMax);
+  const shares = replicaShares(topo, buckets);
+  const quota = replicaQuotas(topo, buckets, shares, cur.held, acceptance(cur, topo));
+  const low = new Int32Array(topo.nodes.length);
+  const high = new Int32Array(topo.nodes.length);
+  for (const n of topo.pool) {
+    const share = { num: shares.num[n], den: shares.zoneDen[topo.zoneOf[n]] };
+    low[n] = shareFloor(share);
+    high[n] = shareCeil(share);
+  }
+  const p = new Placer(
+    topo,
+    buckets,
+    quota,
+    low,
+    high,
+    cur.start,
+    cur.nodes,
+    constraints.fanOutMax,
+  );
   keep(p, cur);
   fill(p);
   shed(p, cur.leader);

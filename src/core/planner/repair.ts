@@ -26,15 +26,46 @@ interface Hop {
   readonly from: number;
 }
 
-/** Applies a path, last hop first, so that every intermediate state is valid. */
-function applyPath(p: Placer, hops: readonly Hop[], end: number): number {
-  let to = end;
-  for (let k = hops.length - 1; k >= 0; k--) {
+/**
+ * Applies a path: `incoming` (or -1) onto the first hop's node, then each hop in order, the last
+ * one onto `end`. Forward order lets a bucket travel more than one hop.
+ */
+function applyPath(p: Placer, incoming: number, hops: readonly Hop[], end: number): void {
+  if (incoming !== -1) p.place(incoming, (hops[0] as Hop).from);
+  hops.forEach((hop, k) =>
+    p.move(hop.bucket, hop.from, k + 1 < hops.length ? (hops[k + 1] as Hop).from : end),
+  );
+}
+
+/**
+ * Whether applying the path leaves every bucket it touches valid: distinct members, at most
+ * perZone copies per zone. Checked on copies of the touched buckets' member lists.
+ */
+function validPath(p: Placer, incoming: number, hops: readonly Hop[], end: number): boolean {
+  const { asg, topo } = p;
+  const lists = new Map<number, number[]>();
+  const listOf = (bucket: number): number[] => {
+    let list = lists.get(bucket);
+    if (list === undefined) {
+      list = asg.members(bucket);
+      lists.set(bucket, list);
+    }
+    return list;
+  };
+  if (incoming !== -1) listOf(incoming).push((hops[0] as Hop).from);
+  for (let k = 0; k < hops.length; k++) {
     const hop = hops[k] as Hop;
-    p.move(hop.bucket, hop.from, to);
-    to = hop.from;
+    const list = listOf(hop.bucket);
+    const at = list.indexOf(hop.from);
+    if (at === -1) return false;
+    list[at] = k + 1 < hops.length ? (hops[k + 1] as Hop).from : end;
   }
-  return to;
+  for (const list of lists.values()) {
+    if (new Set(list).size !== list.length) return false;
+    const zones = list.map((n) => topo.zoneOf[n]);
+    if (zones.some((z) => zones.filter((x) => x === z).length > topo.perZone)) return false;
+  }
+  return true;
 }
 
 /**
@@ -95,9 +126,7 @@ function searchZones(
         hops.unshift({ bucket: hopBucket[z], from: hopNode[z] });
       }
       const last = hops[hops.length - 1] as Hop;
-      const end = p.pickInZone(last.bucket, x, last.from);
-      const start = applyPath(p, hops, end);
-      if (incoming !== -1) p.place(incoming, start);
+      applyPath(p, incoming, hops, p.pickInZone(last.bucket, x, last.from));
       return true;
     }
     const onlyNode = over !== -1 && isStart[x] === 1 ? over : -1;
@@ -122,7 +151,9 @@ function searchZones(
 
 /**
  * Node-level search (any perZone), under a work budget. `starts` are nodes that may take
- * `incoming` (or just the over node, with incoming -1).
+ * `incoming` (or just the over node, with incoming -1). A bucket may travel more than one hop,
+ * including the incoming one (its old copy making room in its zone for the new one), so every
+ * path found is checked as a whole before it is applied.
  */
 function searchNodes(p: Placer, starts: readonly number[], incoming: number): boolean {
   const { asg, topo } = p;
@@ -134,26 +165,24 @@ function searchNodes(p: Placer, starts: readonly number[], incoming: number): bo
   for (const s of starts) visited[s] = 1;
   const deficitNodes = Array.from(topo.pool).filter((node) => p.deficit(node) > 0);
   let work = 0;
-  const onPath = (node: number, bucket: number): boolean => {
-    if (bucket === incoming) return true;
-    for (let x = node; x !== -1; x = parent[x]) if (received[x] === bucket) return true;
-    return false;
-  };
   const canTake = (bucket: number, from: number, to: number): boolean =>
     to !== from && !asg.holds(bucket, to) && p.zoneAllows(bucket, to, from);
+  const pathTo = (c: number, bucket: number): Hop[] => {
+    const hops: Hop[] = [{ bucket, from: c }];
+    for (let x = c; parent[x] !== -1; x = parent[x])
+      hops.unshift({ bucket: received[x], from: parent[x] });
+    return hops;
+  };
   for (let head = 0; head < queue.length && work < NODE_SEARCH_WORK_MAX; head++) {
     const c = queue[head] as number;
     for (const slot of [...asg.slotsOf(c)]) {
       const bucket = Math.floor(slot / asg.width);
-      if (onPath(c, bucket)) continue;
       for (const d of deficitNodes) {
         work++;
-        if (p.deficit(d) <= 0 || !canTake(bucket, c, d)) continue;
-        const hops: Hop[] = [{ bucket, from: c }];
-        for (let x = c; parent[x] !== -1; x = parent[x])
-          hops.unshift({ bucket: received[x], from: parent[x] });
-        const start = applyPath(p, hops, d);
-        if (incoming !== -1) p.place(incoming, start);
+        if (!canTake(bucket, c, d)) continue;
+        const hops = pathTo(c, bucket);
+        if (!validPath(p, incoming, hops, d)) continue;
+        applyPath(p, incoming, hops, d);
         return true;
       }
       for (const d of topo.pool) {
