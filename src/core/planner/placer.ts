@@ -138,10 +138,6 @@ export class Placer {
    * when no deficit node may take it.
    */
   pickTarget(bucket: number, leaving: number): number {
-    if (this.peers !== null) {
-      const peered = this.pickPeered(bucket, leaving);
-      if (peered !== -1) return peered;
-    }
     const popped: number[] = [];
     let found = -1;
     while (found === -1 && this.zoneHeap.size > 0) {
@@ -153,7 +149,38 @@ export class Placer {
       if (allowed) found = this.pickInZone(bucket, zone, leaving);
     }
     for (const zone of popped) this.zoneHeap.push(zone);
-    return found;
+    if (this.peers === null || found === -1 || !this.hasKeptMember(bucket, leaving)) return found;
+    // With a fan-out limit: a node already peered with more of the members wins over the
+    // balance-first choice, which is kept on ties (it keeps the zones' deficits level).
+    const linked = this.pickPeered(bucket, leaving);
+    if (linked === -1) return found;
+    return this.newLinks(bucket, linked, leaving) < this.newLinks(bucket, found, leaving)
+      ? linked
+      : found;
+  }
+
+  /**
+   * Whether `bucket` has a member other than `leaving` that the current map already had. A bucket
+   * placed from nothing follows the balance-first order, which by itself lays buckets out in
+   * near-copysets (each node's buckets share the same few peers); the peer preference is for
+   * buckets that already have a place.
+   */
+  private hasKeptMember(bucket: number, leaving: number): boolean {
+    const base = bucket * this.asg.width;
+    for (let s = base; s < base + this.asg.width; s++) {
+      const m = this.asg.slots[s];
+      if (m !== -1 && m !== leaving && this.asg.fresh[s] === 0) return true;
+    }
+    return false;
+  }
+
+  /** Peer links that a copy of `bucket` on `node` would add (`leaving` giving its copy up). */
+  newLinks(bucket: number, node: number, leaving: number): number {
+    if (this.peers === null) return 0;
+    const links = this.peers[node] as Map<number, number>;
+    let fresh = 0;
+    for (const m of this.asg.members(bucket)) if (m !== leaving && !links.has(m)) fresh++;
+    return fresh;
   }
 
   /**

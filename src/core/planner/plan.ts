@@ -61,11 +61,13 @@ function shed(p: Placer, currentLeader: Int32Array): void {
     const buckets = asg.slotsOf(v).map((slot) => Math.floor(slot / asg.width));
     // Followers first, so that leaders stay put; then by bucket.
     buckets.sort((a, b) => +(currentLeader[a] === v) - +(currentLeader[b] === v) || a - b);
-    for (const b of buckets) {
-      if (p.deficit(v) >= 0) break;
-      const to = p.pickTarget(b, v);
-      if (to !== -1) p.move(b, v, to);
-    }
+    if (p.peers === null) {
+      for (const b of buckets) {
+        if (p.deficit(v) >= 0) break;
+        const to = p.pickTarget(b, v);
+        if (to !== -1) p.move(b, v, to);
+      }
+    } else while (p.deficit(v) < 0 && shedFewestLinks(p, v, buckets));
     while (p.deficit(v) < 0 && (shedThroughNeighbour(p, v) || repairOver(p, v)));
   }
 }
@@ -90,6 +92,31 @@ function chooseLeaders(p: Placer, buckets: number, currentLeader: Int32Array): I
   if (p.topo.pool.some((node) => led[node] < low[node] || led[node] > high[node]))
     tradeForLeaders(p, leaderOf, low, high);
   return leaderOf;
+}
+
+/**
+ * With a fan-out limit: hands on the copy of `over` whose move adds the fewest peer links (ties to
+ * the earlier bucket in `buckets`). Returns false if none can move directly.
+ */
+function shedFewestLinks(p: Placer, over: number, buckets: readonly number[]): boolean {
+  let best = -1;
+  let bestTo = -1;
+  let bestLinks = Infinity;
+  for (const b of buckets) {
+    if (!p.asg.holds(b, over)) continue;
+    const to = p.pickTarget(b, over);
+    if (to === -1) continue;
+    const links = p.newLinks(b, to, over);
+    if (links < bestLinks) {
+      best = b;
+      bestTo = to;
+      bestLinks = links;
+      if (links === 0) break;
+    }
+  }
+  if (best === -1) return false;
+  p.move(best, over, bestTo);
+  return true;
 }
 
 /** Checks the result against the constraints and returns the warnings it earns. */

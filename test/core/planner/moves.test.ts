@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { bucketId, nodeId } from '../../../src/core/lib/ids.js';
+import { bucketId, nodeId, type NodeId } from '../../../src/core/lib/ids.js';
 import {
   applyStep,
   backfillLoad,
@@ -150,7 +150,7 @@ describe('moves', () => {
   });
 });
 
-function membersOf(p: CurrentPlacement): number[] {
+function membersOf(p: CurrentPlacement): NodeId[] {
   return [...(p.leader === null ? [] : [p.leader]), ...p.followers, ...(p.learners ?? [])];
 }
 
