@@ -24,7 +24,7 @@ import { tradeForLeaders } from './leader-swaps.js';
 import { assignLeaders } from './leaders.js';
 import { Placer } from './placer.js';
 import { forcePlace, repairNeedy, repairOver } from './repair.js';
-import { placeByTrade, shedThroughNeighbour, SpareRoundUps } from './trades.js';
+import { placeByTrade, shedThroughNeighbour, shedViaRoundUp, SpareRoundUps } from './trades.js';
 import { acceptance, indexCurrent, keep } from './keep.js';
 import { buildTopology } from './topology.js';
 import {
@@ -51,13 +51,26 @@ function fill(p: Placer): void {
   }
 }
 
-/** Pass 4: bring every node down to its quota. */
+/**
+ * Pass 4: bring every node down to its quota. First without any copy (round-up trades), then by
+ * handing copies straight to nodes below quota, the nodes with the fewest such options first (they
+ * compete for the same few targets, e.g. buckets with no copy in a joining node's zone), then by
+ * trades and augmenting paths for what is left.
+ */
 function shed(p: Placer, currentLeader: Int32Array): void {
   const { topo, asg } = p;
   const spare = new SpareRoundUps(p);
+  const over: { node: number; slack: number }[] = [];
   for (const v of topo.pool) {
     while (p.deficit(v) < 0 && spare.absorbExcess(v));
     if (p.deficit(v) >= 0) continue;
+    let options = 0;
+    for (const slot of asg.slotsOf(v))
+      if (p.pickTarget(Math.floor(slot / asg.width), v) !== -1) options++;
+    over.push({ node: v, slack: options + p.deficit(v) });
+  }
+  over.sort((a, b) => a.slack - b.slack || a.node - b.node);
+  for (const { node: v } of over) {
     const buckets = asg.slotsOf(v).map((slot) => Math.floor(slot / asg.width));
     // Followers first, so that leaders stay put; then by bucket.
     buckets.sort((a, b) => +(currentLeader[a] === v) - +(currentLeader[b] === v) || a - b);
@@ -68,7 +81,12 @@ function shed(p: Placer, currentLeader: Int32Array): void {
         if (to !== -1) p.move(b, v, to);
       }
     } else while (p.deficit(v) < 0 && shedFewestLinks(p, v, buckets));
-    while (p.deficit(v) < 0 && (shedThroughNeighbour(p, v) || repairOver(p, v)));
+  }
+  for (const { node: v } of over) {
+    while (
+      p.deficit(v) < 0 &&
+      (shedThroughNeighbour(p, v) || shedViaRoundUp(p, v) || repairOver(p, v))
+    );
   }
 }
 

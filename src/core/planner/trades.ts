@@ -95,3 +95,42 @@ export function placeByTrade(p: Placer, bucket: number): boolean {
   }
   return false;
 }
+
+/**
+ * An over-quota node `over` whose copies may go only to nodes at their quota: one of them (`taker`)
+ * rounds up to take a copy of `over`, and a node that rounded up and can hand a copy on directly
+ * rounds down and does so. Two copies move, both of which had to move anyway. Returns true if
+ * done.
+ */
+export function shedViaRoundUp(p: Placer, over: number): boolean {
+  const { topo, asg } = p;
+  const direct = new Map<number, readonly [number, number]>();
+  for (const giver of topo.pool) {
+    if (giver === over || p.quota[giver] <= p.quotaLow[giver]) continue;
+    for (const slot of asg.slotsOf(giver)) {
+      const bucket = Math.floor(slot / asg.width);
+      const to = p.pickTarget(bucket, giver);
+      if (to !== -1 && to !== over) {
+        direct.set(giver, [bucket, to]);
+        break;
+      }
+    }
+  }
+  if (direct.size === 0) return false;
+  for (const slot of [...asg.slotsOf(over)]) {
+    const bucket = Math.floor(slot / asg.width);
+    for (const taker of topo.pool) {
+      if (taker === over || p.quota[taker] >= p.quotaHigh[taker]) continue;
+      if (asg.holds(bucket, taker) || !p.zoneAllows(bucket, taker, over)) continue;
+      for (const [giver, [handed, to]] of direct) {
+        if (giver === taker || to === taker || !p.canTrade(giver, taker)) continue;
+        if (handed === bucket) continue;
+        p.tradeQuota(giver, taker);
+        p.move(bucket, over, taker);
+        p.move(handed, giver, to);
+        return true;
+      }
+    }
+  }
+  return false;
+}

@@ -149,14 +149,17 @@ describe('plan: minimal movement', () => {
     assert.ok(worst <= 4, `worst case ${worst} copies above the optimum`);
   });
 
-  test('uniform clusters: one change copies exactly the optimum', () => {
+  test('uniform clusters: one change copies the optimum, or at most one copy more', () => {
     fc.assert(
       fc.property(uniformArb, (s) => {
         const r = replan(s);
         if (r === null) return;
         const copies = copiesBetween(r.before, r.after);
         const optimum = optimalCopies(r.before, r.nodes, { replicas: s.replicas });
-        assert.equal(copies, optimum, `${s.change}: ${copies} copies, optimum ${optimum}`);
+        assert.ok(
+          copies <= (optimum as number) + 1,
+          `${s.change}: ${copies} copies, optimum ${optimum}`,
+        );
       }),
       { numRuns: RUNS },
     );
