@@ -3,6 +3,7 @@
  * registers them. Errors leave with a non-zero status and a one-line message on stderr.
  */
 import { Command } from 'commander';
+import { registerPlanCommand } from './plan.js';
 
 export function buildProgram(): Command {
   const program = new Command('edict')
@@ -21,6 +22,8 @@ export function buildProgram(): Command {
       );
       process.exitCode = 2;
     });
+
+  registerPlanCommand(program);
 
   return program;
 }
