@@ -89,15 +89,13 @@ export function keep(p: Placer, cur: IndexedCurrent): void {
   const crowded: number[] = [];
   const isCrowded = new Uint8Array(asg.buckets);
   for (let b = 0; b < asg.buckets; b++) {
-    const usable = usableCopies(cur, topo, b);
-    const zones = usable.map((node) => topo.zoneOf[node]);
-    const fits =
-      usable.length <= topo.replicas &&
-      zones.every((z) => zones.filter((x) => x === z).length <= topo.perZone);
-    if (!fits) {
+    if (!fits(cur, topo, b)) {
       crowded.push(b);
       isCrowded[b] = 1;
-    } else for (const node of usable) p.place(b, node);
+      continue;
+    }
+    for (let k = cur.start[b]; k < cur.start[b + 1]; k++)
+      if (topo.eligible[cur.nodes[k]] === 1) p.place(b, cur.nodes[k]);
   }
   for (const b of crowded) {
     const usable = usableCopies(cur, topo, b);
@@ -158,6 +156,23 @@ function rebalanceKept(p: Placer, cur: IndexedCurrent, isCrowded: Uint8Array): v
     return false;
   };
   for (const v of topo.pool) while (p.deficit(v) < 0 && augment(v));
+}
+
+/** Whether all of bucket `b`'s copies on pool nodes may stay: at most replicas, perZone per zone. */
+function fits(cur: IndexedCurrent, topo: Topology, b: number): boolean {
+  let usable = 0;
+  for (let k = cur.start[b]; k < cur.start[b + 1]; k++) {
+    const node = cur.nodes[k];
+    if (topo.eligible[node] === 0) continue;
+    usable++;
+    let sameZone = 0;
+    for (let j = cur.start[b]; j < cur.start[b + 1]; j++) {
+      const other = cur.nodes[j];
+      if (topo.eligible[other] === 1 && topo.zoneOf[other] === topo.zoneOf[node]) sameZone++;
+    }
+    if (sameZone > topo.perZone) return false;
+  }
+  return usable <= topo.replicas;
 }
 
 /** The copies of bucket `b` on pool nodes, in keep order. */

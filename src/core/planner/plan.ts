@@ -26,7 +26,7 @@ import { Placer } from './placer.js';
 import { forcePlace, repairNeedy, repairOver } from './repair.js';
 import { placeByTrade, shedThroughNeighbour, shedViaRoundUp, SpareRoundUps } from './trades.js';
 import { acceptance, indexCurrent, keep } from './keep.js';
-import { buildTopology } from './topology.js';
+import { buildTopology, type Topology } from './topology.js';
 import {
   BUCKETS_MAX,
   type CurrentMap,
@@ -153,7 +153,7 @@ function audit(
   let offReplicas = 0;
   let offLeaders = 0;
   for (const n of topo.pool) {
-    const r = { num: shares.num[n], den: shares.zoneDen[topo.zoneOf[n]]! };
+    const r = { num: shares.num[n], den: shares.zoneDen[topo.zoneOf[n]] };
     if (asg.count[n] < shareFloor(r) || asg.count[n] > shareCeil(r)) offReplicas++;
     const l = { num: leaders.num[n], den: leaders.den };
     if (led[n] < shareFloor(l) || led[n] > shareCeil(l)) offLeaders++;
@@ -162,17 +162,14 @@ function audit(
   if (offLeaders > 0) warnings.push({ code: 'LEADER_BALANCE', nodes: offLeaders });
   let zoneViolations = 0;
   let rackCollisions = 0;
+  const members = new Int32Array(asg.width);
   for (let b = 0; b < buckets; b++) {
-    const members = asg.members(b);
-    const zones = members.map((m) => topo.zoneOf[m]);
-    if (zones.some((z) => zones.filter((x) => x === z).length > topo.perZone)) zoneViolations++;
-    const racks = new Set(members.map((m) => topo.rackOf[m]));
-    const collides = [...new Set(zones)].some((z) => {
-      const inZone = members.filter((m) => topo.zoneOf[m] === z);
-      const used = new Set(inZone.map((m) => topo.rackOf[m])).size;
-      return used < Math.min(inZone.length, topo.racksPerZone[z]);
-    });
-    if (collides && racks.size < members.length) rackCollisions++;
+    let size = 0;
+    for (let s = b * asg.width; s < (b + 1) * asg.width; s++)
+      if (asg.slots[s] !== -1) members[size++] = asg.slots[s];
+    const check = checkDomains(topo, members, size);
+    if (check.zoneOver) zoneViolations++;
+    if (check.rackCollision) rackCollisions++;
   }
   if (zoneViolations > 0) warnings.push({ code: 'ZONE_VIOLATION', buckets: zoneViolations });
   if (rackCollisions > 0) warnings.push({ code: 'RACK_COLLISION', buckets: rackCollisions });
@@ -188,6 +185,41 @@ function audit(
       });
   }
   return warnings.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+}
+
+/**
+ * For one bucket's members (the first `size` of `members`): whether a zone holds more than
+ * perZone copies, and whether two copies share a rack while their zone had a rack to spare.
+ * Quadratic in the replicas, allocation-free.
+ */
+function checkDomains(
+  topo: Topology,
+  members: Int32Array,
+  size: number,
+): { zoneOver: boolean; rackCollision: boolean } {
+  let zoneOver = false;
+  let rackCollision = false;
+  for (let i = 0; i < size; i++) {
+    const zone = topo.zoneOf[members[i]];
+    let inZone = 0;
+    let racks = 0;
+    let shared = false;
+    for (let j = 0; j < size; j++) {
+      if (topo.zoneOf[members[j]] !== zone) continue;
+      inZone++;
+      let first = true;
+      for (let k = 0; k < j; k++) {
+        if (topo.rackOf[members[k]] === topo.rackOf[members[j]]) {
+          first = false;
+          if (j === i || k === i) shared = true;
+        }
+      }
+      if (first) racks++;
+    }
+    if (inZone > topo.perZone) zoneOver = true;
+    if (shared && racks < Math.min(inZone, topo.racksPerZone[zone])) rackCollision = true;
+  }
+  return { zoneOver, rackCollision };
 }
 
 /** Distinct peers per node index. */
@@ -252,11 +284,12 @@ export function plan(
   for (let b = 0; b < buckets; b++) {
     const leader = leaderOf[b];
     assert(leader !== -1, `bucket ${b} has a leader`);
-    const followers = p.asg
-      .members(b)
-      .filter((m) => m !== leader)
-      .map((m) => (topo.nodes[m] as PlannerNode).id)
-      .sort(ascending);
+    const followers: NodeId[] = [];
+    for (let s = b * p.asg.width; s < (b + 1) * p.asg.width; s++) {
+      const m = p.asg.slots[s];
+      if (m !== -1 && m !== leader) followers.push((topo.nodes[m] as PlannerNode).id);
+    }
+    followers.sort(ascending);
     target.push({ leader: (topo.nodes[leader] as PlannerNode).id, followers });
   }
   return ok({ target, warnings: audit(p, leaderOf, buckets, constraints) });
