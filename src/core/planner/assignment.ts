@@ -41,8 +41,8 @@ export class Assignment {
 
   /** Whether `node` held `bucket` in the current map. */
   heldBefore(bucket: number, node: number): boolean {
-    const end = this.originalStart[bucket + 1] as number;
-    for (let k = this.originalStart[bucket] as number; k < end; k++)
+    const end = this.originalStart[bucket + 1];
+    for (let k = this.originalStart[bucket]; k < end; k++)
       if (this.originalNodes[k] === node) return true;
     return false;
   }
@@ -58,7 +58,7 @@ export class Assignment {
     let found = 0;
     const base = bucket * this.width;
     for (let s = base; s < base + this.width; s++) {
-      const n = this.slots[s] as number;
+      const n = this.slots[s];
       if (n !== -1 && domainOf[n] === domain) found++;
     }
     return found;
@@ -74,7 +74,7 @@ export class Assignment {
     const out: number[] = [];
     const base = bucket * this.width;
     for (let s = base; s < base + this.width; s++) {
-      const n = this.slots[s] as number;
+      const n = this.slots[s];
       if (n !== -1) out.push(n);
     }
     return out;
@@ -104,7 +104,7 @@ export class Assignment {
     while (slot < base + this.width && this.slots[slot] !== node) slot++;
     assert(slot < base + this.width, `node ${node} does not hold bucket ${bucket}`);
     const list = this.hostedSlots[node] as number[];
-    const at = this.position[slot] as number;
+    const at = this.position[slot];
     const last = list.pop() as number;
     if (last !== slot) {
       list[at] = last;

@@ -34,7 +34,7 @@ export class IndexedHeap {
 
   /** The first member, or -1 when empty. */
   top(): number {
-    return this.length === 0 ? -1 : (this.items[0] as number);
+    return this.length === 0 ? -1 : this.items[0];
   }
 
   push(item: number): void {
@@ -48,27 +48,27 @@ export class IndexedHeap {
   /** Removes and returns the first member, or -1 when empty. */
   pop(): number {
     if (this.length === 0) return -1;
-    const first = this.items[0] as number;
+    const first = this.items[0];
     this.removeAt(0);
     return first;
   }
 
   /** Removes `item` if present. */
   remove(item: number): void {
-    const at = this.positions[item] as number;
+    const at = this.positions[item];
     if (at !== -1) this.removeAt(at);
   }
 
   /** Restores the order after `item`'s key changed. */
   update(item: number): void {
-    const at = this.positions[item] as number;
+    const at = this.positions[item];
     assert(at !== -1, `heap does not hold ${item}`);
     this.siftDown(this.siftUp(at));
   }
 
   private removeAt(at: number): void {
-    const item = this.items[at] as number;
-    const last = this.items[--this.length] as number;
+    const item = this.items[at];
+    const last = this.items[--this.length];
     this.positions[item] = -1;
     if (at === this.length) return;
     this.items[at] = last;
@@ -78,10 +78,10 @@ export class IndexedHeap {
 
   private siftUp(start: number): number {
     let at = start;
-    const item = this.items[at] as number;
+    const item = this.items[at];
     while (at > 0) {
       const parentAt = (at - 1) >> 1;
-      const parent = this.items[parentAt] as number;
+      const parent = this.items[parentAt];
       if (!this.before(item, parent)) break;
       this.items[at] = parent;
       this.positions[parent] = at;
@@ -94,18 +94,14 @@ export class IndexedHeap {
 
   private siftDown(start: number): number {
     let at = start;
-    const item = this.items[at] as number;
+    const item = this.items[at];
     for (;;) {
       const left = 2 * at + 1;
       if (left >= this.length) break;
       const right = left + 1;
       let child = left;
-      if (
-        right < this.length &&
-        this.before(this.items[right] as number, this.items[left] as number)
-      )
-        child = right;
-      const childItem = this.items[child] as number;
+      if (right < this.length && this.before(this.items[right], this.items[left])) child = right;
+      const childItem = this.items[child];
       if (!this.before(childItem, item)) break;
       this.items[at] = childItem;
       this.positions[childItem] = at;

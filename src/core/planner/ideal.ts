@@ -72,12 +72,12 @@ function waterFill(
     free = 0;
     for (let k = 0; k < items.length; k++) {
       if (capped[k]) rem -= cap;
-      else free += weight[items[k] as number] as number;
+      else free += weight[items[k]] as number;
     }
     if (free === 0) break;
     let changed = false;
     for (let k = 0; k < items.length; k++) {
-      if (!capped[k] && (weight[items[k] as number] as number) * rem > cap * free) {
+      if (!capped[k] && weight[items[k]] * rem > cap * free) {
         capped[k] = 1;
         changed = true;
       }
@@ -87,8 +87,7 @@ function waterFill(
   const den = free === 0 ? 1 : free;
   assert(free > 0 || rem === 0, 'water-filling: the caps hold the total');
   const num = new Float64Array(items.length);
-  for (let k = 0; k < items.length; k++)
-    num[k] = capped[k] ? cap * den : (weight[items[k] as number] as number) * rem;
+  for (let k = 0; k < items.length; k++) num[k] = capped[k] ? cap * den : weight[items[k]] * rem;
   return { num, den };
 }
 
@@ -120,7 +119,7 @@ export function replicaShares(topo: Topology, buckets: number): ReplicaShares {
       }
       for (const n of topo.zoneNodes[z] as Int32Array) {
         if (nodeCapped[n]) rem -= buckets;
-        else free += topo.weight[n] as number;
+        else free += topo.weight[n];
       }
     }
     if (free === 0) break;
@@ -128,7 +127,7 @@ export function replicaShares(topo: Topology, buckets: number): ReplicaShares {
     for (let z = 0; z < zones; z++) {
       if (zoneCapped[z]) continue;
       for (const n of topo.zoneNodes[z] as Int32Array) {
-        if (!nodeCapped[n] && (topo.weight[n] as number) * rem > buckets * free) {
+        if (!nodeCapped[n] && topo.weight[n] * rem > buckets * free) {
           nodeCapped[n] = 1;
           changed = true;
         }
@@ -139,7 +138,7 @@ export function replicaShares(topo: Topology, buckets: number): ReplicaShares {
       if (zoneCapped[z]) continue;
       let demand = 0;
       for (const n of topo.zoneNodes[z] as Int32Array)
-        demand += nodeCapped[n] ? buckets * free : (topo.weight[n] as number) * rem;
+        demand += nodeCapped[n] ? buckets * free : topo.weight[n] * rem;
       if (demand > zoneCap * free) {
         zoneCapped[z] = 1;
         changed = true;
@@ -155,12 +154,11 @@ export function replicaShares(topo: Topology, buckets: number): ReplicaShares {
     if (zoneCapped[z]) {
       const inner = waterFill(members, topo.weight, buckets, zoneCap);
       zoneDen[z] = inner.den;
-      members.forEach((n, k) => (num[n] = inner.num[k] as number));
+      members.forEach((n, k) => (num[n] = inner.num[k]));
     } else {
       const den = free === 0 ? 1 : free;
       zoneDen[z] = den;
-      for (const n of members)
-        num[n] = nodeCapped[n] ? buckets * den : (topo.weight[n] as number) * rem;
+      for (const n of members) num[n] = nodeCapped[n] ? buckets * den : topo.weight[n] * rem;
     }
   }
   return { num, zoneDen };
@@ -169,9 +167,9 @@ export function replicaShares(topo: Topology, buckets: number): ReplicaShares {
 /** The leader ideal per node index: B · w / W over the pool (zero outside it). */
 export function leaderShares(topo: Topology, buckets: number): { num: Float64Array; den: number } {
   let total = 0;
-  for (const n of topo.pool) total += topo.weight[n] as number;
+  for (const n of topo.pool) total += topo.weight[n];
   const num = new Float64Array(topo.nodes.length);
-  for (const n of topo.pool) num[n] = buckets * (topo.weight[n] as number);
+  for (const n of topo.pool) num[n] = buckets * topo.weight[n];
   return { num, den: total };
 }
 

@@ -132,7 +132,7 @@ function rebalanceKept(p: Placer, cur: IndexedCurrent, isCrowded: Uint8Array): v
     parent[over] = -1;
     const queue = [over];
     for (let head = 0; head < queue.length; head++) {
-      const x = queue[head] as number;
+      const x = queue[head];
       for (const slot of asg.slotsOf(x)) {
         const b = Math.floor(slot / asg.width);
         if (isCrowded[b] === 0) continue;

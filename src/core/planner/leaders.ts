@@ -64,7 +64,7 @@ class Seating {
     const list = this.ledBy[node] as number[];
     const at = list.indexOf(bucket);
     assert(at !== -1, 'the leader lists the bucket it leads');
-    list[at] = list[list.length - 1] as number;
+    list[at] = list[list.length - 1];
     list.pop();
     this.led[node] = this.led[node] - 1;
     this.leaderOf[bucket] = -1;

@@ -58,8 +58,8 @@ export class Placer {
     this.nodeHeaps = topo.zoneNodes.map((members) => {
       members.forEach((node, k) => (this.localIndex[node] = k));
       return new IndexedHeap(members.length, (a, b) => {
-        const na = members[a] as number;
-        const nb = members[b] as number;
+        const na = members[a];
+        const nb = members[b];
         const da = quota[na] - count[na];
         const db = quota[nb] - count[nb];
         return da !== db ? da > db : na < nb;
@@ -200,7 +200,7 @@ export class Placer {
     while (heap.size > 0 && best === -1 && popped.length < (wantRack ? RACK_PROBE_MAX : Infinity)) {
       const local = heap.pop();
       popped.push(local);
-      const node = members[local] as number;
+      const node = members[local];
       if (this.asg.holds(bucket, node)) continue;
       if (first === -1) first = node;
       if (!wantRack || !this.rackUsed(bucket, this.topo.rackOf[node], leaving)) best = node;

@@ -174,7 +174,7 @@ function searchNodes(p: Placer, starts: readonly number[], incoming: number): bo
     return hops;
   };
   for (let head = 0; head < queue.length && work < NODE_SEARCH_WORK_MAX; head++) {
-    const c = queue[head] as number;
+    const c = queue[head];
     for (const slot of [...asg.slotsOf(c)]) {
       const bucket = Math.floor(slot / asg.width);
       for (const d of deficitNodes) {

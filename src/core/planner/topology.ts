@@ -168,7 +168,7 @@ export function buildTopology(
     if (rack === undefined) {
       rack = rackKeys.size;
       rackKeys.set(key, rack);
-      racksPerZone[zone] = (racksPerZone[zone] as number) + 1;
+      racksPerZone[zone] = racksPerZone[zone] + 1;
     }
     rackOf[i] = rack;
   }

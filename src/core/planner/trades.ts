@@ -38,9 +38,9 @@ export class SpareRoundUps {
     const { p, nodes } = this;
     if (p.quota[over] >= p.quotaHigh[over]) return false;
     for (let k = 0; k < nodes.length;) {
-      const giver = nodes[k] as number;
+      const giver = nodes[k];
       if (p.deficit(giver) <= 0 || p.quota[giver] <= p.quotaLow[giver]) {
-        nodes[k] = nodes[nodes.length - 1] as number;
+        nodes[k] = nodes[nodes.length - 1];
         nodes.pop();
         continue;
       }
