@@ -4,7 +4,8 @@
  *
  *   npm run bench -- planner [--repeat 5] [--json] [--max-nodes 10000]
  *
- * For each size: the plan from nothing (first run, then the median of `repeat` more), the spreads
+ * For each size: the plan from nothing (first run, then the median of `repeat` more, wall clock and
+ * CPU time), the spreads
  * of leaders and replicas per node (max − min) and the zone violations of that plan; then one node
  * added (in the next zone of the round-robin) and the last node removed (as if it failed), each
  * planned from the first target, with the copies it takes against the lower bound.
@@ -25,6 +26,7 @@ interface Row {
   zones: number;
   msFirst: number;
   msMedian: number;
+  cpuMsMedian: number;
   leaderSpread: number;
   replicaSpread: number;
   zoneViolations: number;
@@ -36,15 +38,21 @@ interface Row {
   removeBound: number;
 }
 
+/**
+ * One plan, timed by the wall clock and by the CPU time of the process (user + system, all
+ * threads), which is less sensitive to other load on the machine but includes the JIT's threads.
+ */
 function timePlan(
   current: CurrentMap,
   nodes: readonly PlannerNode[],
-): { ms: number; target: TargetMap } {
+): { ms: number; cpuMs: number; target: TargetMap } {
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const result = plan(current, nodes, { replicas: REPLICAS });
   const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
   if (!result.ok) throw new Error('plan failed');
-  return { ms, target: result.value.target };
+  return { ms, cpuMs: (used.user + used.system) / 1000, target: result.value.target };
 }
 
 const median = (xs: number[]): number =>
@@ -58,7 +66,7 @@ function measure(n: number, buckets: number, repeat: number): Row {
     followers: [],
   }));
   const first = timePlan(empty, nodes);
-  const times = Array.from({ length: repeat }, () => timePlan(empty, nodes).ms);
+  const runs = Array.from({ length: repeat }, () => timePlan(empty, nodes));
   const stats = mapStats(first.target, nodes, { replicas: REPLICAS });
   const grown = [...nodes, uniformNode(n + 1, zones, 0)];
   const added = timePlan(first.target, grown);
@@ -69,7 +77,8 @@ function measure(n: number, buckets: number, repeat: number): Row {
     buckets,
     zones,
     msFirst: first.ms,
-    msMedian: median(times),
+    msMedian: median(runs.map((r) => r.ms)),
+    cpuMsMedian: median(runs.map((r) => r.cpuMs)),
     leaderSpread: stats.leaders.max - stats.leaders.min,
     replicaSpread: stats.replicas.max - stats.replicas.min,
     zoneViolations: stats.zoneViolations,
@@ -92,14 +101,15 @@ export async function main(args: string[]): Promise<void> {
   const maxNodes = option(args, '--max-nodes', 10000);
   const json = args.includes('--json');
   const header =
-    '| nodes | buckets | zones | plan ms (first / median) | leader spread | replica spread | zone violations | +1 node: ms, copies / bound | −1 node: ms, copies / bound |';
+    '| nodes | buckets | zones | plan ms: first / median (CPU) | leader spread | replica spread | zone violations | +1 node: ms, copies / bound | −1 node: ms, copies / bound |';
   process.stdout.write(`${header}\n|${'---|'.repeat(9)}\n`);
   for (const [n, b] of SIZES) {
     if (n > maxNodes) continue;
     const row = measure(n, b, repeat);
     if (json) process.stdout.write(`${JSON.stringify(row)}\n`);
     process.stdout.write(
-      `| ${n} | ${b} | ${row.zones} | ${row.msFirst.toFixed(1)} / ${row.msMedian.toFixed(1)} | ` +
+      `| ${n} | ${b} | ${row.zones} | ` +
+        `${row.msFirst.toFixed(1)} / ${row.msMedian.toFixed(1)} (${row.cpuMsMedian.toFixed(1)}) | ` +
         `${row.leaderSpread} | ${row.replicaSpread} | ${row.zoneViolations} | ` +
         `${row.addMs.toFixed(1)}, ${row.addCopies} / ${row.addBound} | ` +
         `${row.removeMs.toFixed(1)}, ${row.removeCopies} / ${row.removeBound} |\n`,

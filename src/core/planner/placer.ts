@@ -32,6 +32,9 @@ export class Placer {
   private readonly localIndex: Int32Array;
   private readonly nodeHeaps: IndexedHeap[];
   private readonly zoneHeap: IndexedHeap;
+  /** Scratch lists of heap members popped while searching, pushed back before returning. */
+  private readonly poppedZones: number[] = [];
+  private readonly poppedNodes: number[] = [];
   /** Per node: peer → number of shared buckets. Null without a fan-out limit. */
   readonly peers: Map<number, number>[] | null;
 
@@ -138,7 +141,8 @@ export class Placer {
    * when no deficit node may take it.
    */
   pickTarget(bucket: number, leaving: number): number {
-    const popped: number[] = [];
+    const popped = this.poppedZones;
+    popped.length = 0;
     let found = -1;
     while (found === -1 && this.zoneHeap.size > 0) {
       const zone = this.zoneHeap.pop();
@@ -194,7 +198,8 @@ export class Placer {
       this.topo.perZone > 1 &&
       this.topo.racksPerZone[zone] > 1 &&
       this.asg.countIn(bucket, this.topo.zoneOf, zone) > (leaving !== -1 ? 1 : 0);
-    const popped: number[] = [];
+    const popped = this.poppedNodes;
+    popped.length = 0;
     let first = -1;
     let best = -1;
     while (heap.size > 0 && best === -1 && popped.length < (wantRack ? RACK_PROBE_MAX : Infinity)) {
