@@ -11,10 +11,12 @@
  * 3. Fill: buckets short of copies get them on nodes below quota (placer.ts), zone with the largest
  *    deficit first.
  * 4. Shed: nodes above quota hand copies (followers before leaderships) to nodes below quota.
- *    Steps 3 and 4 move exactly the copies that must move, unless an augmenting path (repair.ts)
- *    has to relocate a copy to get around the zone rule.
- * 5. Leaders (leaders.ts): current leaders stay where quotas allow; the rest are placed by
- *    b-matching on members that already hold the data.
+ *    Where no direct move exists, a round-up of the quotas changes hands (trades.ts) or an
+ *    augmenting path relocates copies (repair.ts); both keep balance and the zone rule.
+ * 5. Leaders (leaders.ts): current leaders stay where their range allows; the rest are placed by
+ *    b-matching on members that already hold the data; member trades (leader-swaps.ts) when the
+ *    placement admits no balanced choice.
+ * Then an audit turns whatever could not be met into warnings.
  */
 import { assert } from '../lib/assert.js';
 import type { NodeId } from '../lib/ids.js';
