@@ -151,8 +151,9 @@ function seatByChain(
   for (let head = 0; head < tail; head++) {
     const node = search.queue[head];
     for (const other of seating.bucketsLedBy(node)) {
-      for (const next of asg.members(other)) {
-        if (search.stamp[next] === round) continue;
+      for (let s = other * asg.width; s < (other + 1) * asg.width; s++) {
+        const next = asg.slots[s];
+        if (next === -1 || search.stamp[next] === round) continue;
         search.stamp[next] = round;
         search.parent[next] = node;
         search.via[next] = other;
