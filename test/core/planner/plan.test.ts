@@ -11,6 +11,7 @@ import { Prng } from '../../../src/core/lib/prng.js';
 import {
   copiesBetween,
   lowerBoundMoves,
+  mapStats,
   plan,
   type CurrentMap,
   type Plan,
@@ -115,6 +116,20 @@ describe('plan', () => {
         const first = mustPlan(s.current, s.nodes, c);
         const second = mustPlan(first.target, s.nodes, c);
         assert.deepEqual(second.target, first.target);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  test('fan-out: the warning appears exactly when a node has more peers than the limit', () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.integer({ min: 1, max: 6 }), (s, limit) => {
+        const c = { replicas: s.replicas, fanOutMax: limit };
+        const { target, warnings } = mustPlan(s.current, s.nodes, c);
+        const worst = mapStats(target, s.nodes, c).fanOutMax;
+        const warning = warnings.find((w) => w.code === 'FAN_OUT_EXCEEDED');
+        if (worst <= limit) assert.equal(warning, undefined);
+        else assert.deepEqual(warning && 'worst' in warning ? warning.worst : null, worst);
       }),
       { numRuns: RUNS },
     );
