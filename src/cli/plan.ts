@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError, type Command } from 'commander';
-import { BUCKETS_MAX, NODES_MAX, REPLICAS_MAX } from '../core/planner/types.js';
+import { BUCKETS_MAX, NODES_MAX, REPLICAS_MAX, defaultMoveLimits } from '../core/planner/types.js';
 import {
   whatIf,
   type PlanRun,
@@ -57,7 +57,7 @@ export function toReport(input: WhatIfInput, report: WhatIfReport): PlanReport {
       add: input.add ?? 0,
       remove: input.remove ?? 0,
       fanOutMax: input.fanOutMax ?? null,
-      backfillsPerNodeMax: input.backfillsPerNodeMax ?? 2,
+      backfillsPerNodeMax: input.backfillsPerNodeMax ?? defaultMoveLimits.backfillsPerNodeMax,
     },
     ms: round(run.ms),
     msInitial: round(report.initial.ms),
@@ -106,7 +106,7 @@ export function describe(input: WhatIfInput, report: WhatIfReport): string {
     lines.push(
       `  moves          ${report.moves} copies, lower bound ${report.lowerBoundMoves}${over}; ` +
         `${report.steps} steps in ${report.rounds} rounds at ` +
-        `${input.backfillsPerNodeMax ?? 2} backfills per node`,
+        `${input.backfillsPerNodeMax ?? defaultMoveLimits.backfillsPerNodeMax} backfills per node`,
     );
   }
   const warnings = report.final.warnings.map((w) => w.code);
@@ -127,7 +127,12 @@ export function registerPlanCommand(program: Command): void {
     .option('--add <k>', 'nodes to add after the first plan', integer(0, NODES_MAX), 0)
     .option('--remove <k>', 'nodes to remove after the first plan', integer(0, NODES_MAX), 0)
     .option('--fanout <f>', 'fan-out limit: distinct peers per node', integer(1, NODES_MAX))
-    .option('--backfills <k>', 'backfills per node for the rehearsal', integer(1, 1000), 2)
+    .option(
+      '--backfills <k>',
+      'backfills per node for the rehearsal',
+      integer(1, 1000),
+      defaultMoveLimits.backfillsPerNodeMax,
+    )
     .option('--json', 'print one JSON object as the last line')
     .action((opts: Record<string, number | boolean | undefined>) => {
       const input: WhatIfInput = {

@@ -206,6 +206,13 @@ export interface MoveLimits {
   readonly backfillsPerNodeMax: number;
 }
 
+/**
+ * Default limits. Two backfills per node keep a joining node's disk and network busy while leaving
+ * room for client traffic; the seeds suggest 1 full scan at a time for a spinning disk and 10 for
+ * an SSD, so the operator should raise it for SSD-only clusters.
+ */
+export const defaultMoveLimits: MoveLimits = { backfillsPerNodeMax: 2 };
+
 /** The result of {@link moves}: the steps of every bucket whose government differs from its target. */
 export interface MovePlan {
   /** Ascending by bucket; buckets already at their target are absent. */

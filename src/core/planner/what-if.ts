@@ -12,7 +12,14 @@ import { copiesBetween, lowerBoundMoves, mapStats, type MapStats } from './analy
 import { moves } from './moves.js';
 import { plan } from './plan.js';
 import { rehearse } from './schedule.js';
-import type { CurrentMap, Plan, PlanConstraints, PlanWarning, PlannerNode } from './types.js';
+import {
+  defaultMoveLimits,
+  type CurrentMap,
+  type Plan,
+  type PlanConstraints,
+  type PlanWarning,
+  type PlannerNode,
+} from './types.js';
 
 /** The cluster and the change to try. */
 export interface WhatIfInput {
@@ -27,7 +34,7 @@ export interface WhatIfInput {
   /** Nodes to remove: the highest ids, as if they had failed. */
   readonly remove?: number;
   readonly fanOutMax?: number;
-  /** Backfill limit for the rehearsal of the moves (default 2). */
+  /** Backfill limit for the rehearsal of the moves (default: defaultMoveLimits). */
   readonly backfillsPerNodeMax?: number;
 }
 
@@ -119,7 +126,9 @@ export function whatIf(input: WhatIfInput, now: () => number = () => 0): WhatIfR
   ];
   const after = grown.slice(0, grown.length - remove);
   const second = timed(now, first.plan.target, after, c);
-  const limits = { backfillsPerNodeMax: input.backfillsPerNodeMax ?? 2 };
+  const limits = {
+    backfillsPerNodeMax: input.backfillsPerNodeMax ?? defaultMoveLimits.backfillsPerNodeMax,
+  };
   const steps = moves(first.plan.target, second.plan.target, limits);
   const rehearsal = rehearse(first.plan.target, second.plan.target, steps);
   return {
