@@ -10,7 +10,8 @@
  * Order within a bucket, pairwise so that the government never shrinks below its size and grows
  * by at most one while data moves:
  * 1. remove learners the target does not want (an abandoned backfill);
- * 2. if the target leader is already a follower, transfer leadership to it (no copy needed);
+ * 2. if the target leader is already a follower, transfer leadership to it (no copy needed), once
+ *    no learner is copying from the current leader;
  * 3. repeat: demote and remove one leaving follower while the government is larger than the
  *    target; add one new member (add-learner → backfill → promote): learners already copying
  *    first, then the target leader, then by id; transfer leadership as soon as the target leader
@@ -140,7 +141,8 @@ export function bucketSteps(
     .filter((x) => rankOf(state, x) < 2)
     .sort((a, b) => order(a) - order(b) || a - b);
   for (const node of adds) {
-    maybeTransfer();
+    // Never while a learner copies from the leader: its source must stay put.
+    if ((state.learners ?? []).length === 0) maybeTransfer();
     for (let out = leaving(); votersOf(state) > wanted.size && out.length > 0; out = leaving())
       dropOne(out[0] as NodeId);
     const source = state.leader as NodeId;

@@ -78,13 +78,19 @@ describe('moves', () => {
     );
   });
 
-  test('each step moves one node one rank; leaders come from followers and leave as followers', () => {
+  test('each step moves one node one rank; leaders come from followers, leave as followers, and never while a learner copies', () => {
     fc.assert(
       fc.property(pairArb, ({ current, target }) => {
         for (const { bucket, steps } of moves(current, target, { backfillsPerNodeMax: 1 })
           .buckets) {
           let state = current[bucket] as CurrentPlacement;
           for (const step of steps) {
+            if (step.kind === 'transfer-leader')
+              assert.deepEqual(
+                state.learners ?? [],
+                [],
+                'no learner copies from a leader on its way out',
+              );
             const next = applyStep(state, step);
             const touched = new Set([...membersOf(state), ...membersOf(next)]);
             for (const node of touched) {
