@@ -80,6 +80,38 @@ describe('plan', () => {
     );
   });
 
+  test('larger clusters: shape, balance, zone spread and stability', () => {
+    const largeArb = clusterArb({ nodesMax: 60, zonesMax: 8, weightMax: 4 })
+      .filter(hasUsable)
+      .chain((nodes) =>
+        fc.record({
+          nodes: fc.constant(nodes),
+          replicas: fc.integer({ min: 1, max: 5 }),
+          fanOutMax: fc.constant(undefined),
+          current: fc.integer({ min: 50, max: 600 }).chain((b) =>
+            currentArb(
+              nodes.map((n) => n.id),
+              b,
+            ),
+          ),
+        }),
+      );
+    fc.assert(
+      fc.property(largeArb, (s) => {
+        const c = constraintsOf(s);
+        const first = mustPlan(s.current, s.nodes, c);
+        checkStructure(first.target, s.nodes, c, s.current.length);
+        checkReplicaBalance(first.target, s.nodes, c);
+        checkLeaderBalance(first.target, s.nodes, c);
+        assert.ok(
+          maxCopiesPerZone(first.target, s.nodes) <= perZoneCap(s.nodes, c, s.current.length),
+        );
+        assert.deepEqual(mustPlan(first.target, s.nodes, c), first);
+      }),
+      { numRuns: Math.max(10, Math.floor(RUNS / 10)) },
+    );
+  });
+
   test('leaders stay within ±1 of the ideal', () => {
     fc.assert(
       fc.property(scenarioArb, (s) => {
