@@ -24,7 +24,6 @@ export function buildProgram(): Command {
     });
 
   registerPlanCommand(program);
-
   return program;
 }
 
