@@ -68,7 +68,8 @@ export class LeaderState {
   /** Members other than the leader, sorted by id (iteration order is part of determinism). */
   private readonly peers: PeerProgress[];
   private readonly lease: LeaderLease;
-  private readonly waiters: Map<ClientId, Waiter>;
+  /** Writes appended by this leader (or its predecessor on this node), by `clientId/seq`. */
+  private readonly waiters: Map<string, Waiter>;
   private pendingReads: { readonly held: HeldRequest; readonly since: number }[] = [];
   private readonly heartbeat: Timeout;
   private readonly report: Timeout;
@@ -79,7 +80,7 @@ export class LeaderState {
   constructor(
     private readonly core: ReplicaCore,
     private readonly backlog: Backlog<HeldRequest>,
-    carried: ReadonlyMap<ClientId, Waiter> | null,
+    carried: ReadonlyMap<string, Waiter> | null,
   ) {
     const g = core.government;
     assert(g !== null && g.leader === core.id, 'a leader state for the leader of the government');
@@ -142,15 +143,14 @@ export class LeaderState {
     }
     if (check.kind === 'stale') return this.refuse(request, 'STALE_SEQ');
     if (check.kind === 'expired') return this.refuse(request, 'SESSION_EXPIRED');
-    const waiting = this.waiters.get(request.clientId);
-    // Already in the log (answered when applied), or an old retry of a session that moved on.
-    if (waiting !== undefined && waiting.seq >= request.seq) return;
+    // Already in the log: answered when applied.
+    if (this.waiters.has(waiterKey(request.clientId, request.seq))) return;
     if (core.log.lastIndex - core.commitIndex >= core.options.uncommittedEntriesMax) {
       return this.refuse(request, 'BUSY');
     }
     const { clientId, seq, command } = request;
     core.appendNew({ kind: 'write', clientId, seq, command });
-    this.waiters.set(clientId, { seq, request });
+    this.waiters.set(waiterKey(clientId, seq), { seq, request });
     this.unsent = true;
   }
 
@@ -179,9 +179,10 @@ export class LeaderState {
     for (const a of applied) {
       const payload = a.entry.payload;
       if (payload.kind !== 'write') continue;
-      const waiter = this.waiters.get(payload.clientId);
-      if (waiter === undefined || waiter.seq !== payload.seq) continue;
-      this.waiters.delete(payload.clientId);
+      const key = waiterKey(payload.clientId, payload.seq);
+      const waiter = this.waiters.get(key);
+      if (waiter === undefined) continue;
+      this.waiters.delete(key);
       const result = a.result;
       assert(result !== null, 'a write has a result');
       if (typeof result === 'string') this.refuse(waiter.request, result);
@@ -424,7 +425,7 @@ export class LeaderState {
    * entries may yet be committed by the next leader, which deduplicates them by session) and the
    * reads not served.
    */
-  stepDown(): { waiters: Map<ClientId, Waiter>; reads: HeldRequest[] } {
+  stepDown(): { waiters: Map<string, Waiter>; reads: HeldRequest[] } {
     return { waiters: new Map(this.waiters), reads: this.pendingReads.map((r) => r.held) };
   }
 
@@ -437,6 +438,10 @@ export class LeaderState {
   matches(): { node: NodeId; match: LogIndex; mode: PeerProgress['mode'] }[] {
     return this.peers.map((p) => ({ node: p.node, match: p.match, mode: p.mode }));
   }
+}
+
+function waiterKey(client: ClientId, seq: number): string {
+  return `${client}/${seq}`;
 }
 
 function partition<T>(items: readonly T[], pred: (item: T) => boolean): [T[], T[]] {

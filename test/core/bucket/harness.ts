@@ -62,7 +62,8 @@ export class Cluster {
   readonly applied: { node: number; applied: AppliedEntry }[] = [];
   /** Links that drop everything: "from>to". */
   readonly cut = new Set<string>();
-  private nextRequest = 1;
+  // Read ids start far from write seqs, so `repliesTo` never mixes them up.
+  private nextRequest = 1_000_000;
 
   constructor(
     ids: number[],
