@@ -3,9 +3,12 @@
  * time — read, write or CAS on a few keys — recorded in the History for the linearizability checker.
  *
  * An operation is retried with the same (clientId, seq) until it is answered or its deadline passes
- * (then its outcome is unknown and the client moves on to the next seq). Attempts go to the leader
- * of the conductor's current government (the routing table), or — every other retry — to a random
- * node, which hops it. Error answers mean "not applied", so the client simply retries.
+ * (then its outcome is unknown and the client moves on to the next seq). Like the client library,
+ * it caches the routing table (the leader it last learnt from the conductor's directory) and
+ * refreshes it only when an attempt goes unanswered or is refused, so after a failover it keeps
+ * talking to the old leader for a while — exactly what the fencing and the leases must make safe.
+ * Every other retry goes to a random node instead, which hops it. Error answers mean "not
+ * applied", so the client simply retries.
  */
 import type { Prng } from '../../src/core/lib/prng.js';
 import {
@@ -57,6 +60,8 @@ export class SimClient {
   private requestId = 0;
   private current: Current | null = null;
   private readonly lastSeen = new Map<string, KvValue>();
+  /** The cached routing table: the leader this client believes in. */
+  private routed: NodeId | null = null;
   /** Operations that completed ok (for the liveness check). */
   completed = 0;
   /** Answers that a correct replica never gives. */
@@ -139,7 +144,8 @@ export class SimClient {
       this.current = null;
       return;
     }
-    const routed = this.leader();
+    if (this.routed === null) this.routed = this.leader();
+    const routed = this.routed;
     const to = routed !== null && current.attempt % 2 === 0 ? routed : this.prng.pick(this.nodes);
     current.attempt += 1;
     const attempt = current.attempt;
@@ -150,7 +156,9 @@ export class SimClient {
       `request ${current.request.kind}`,
     );
     this.sim.schedule(this.options.attemptMs, `client ${this.id} retry`, () => {
-      if (this.current === current && current.attempt === attempt) this.send();
+      if (this.current !== current || current.attempt !== attempt) return;
+      this.routed = null; // unanswered: look the leader up again
+      this.send();
     });
   }
 
@@ -166,7 +174,8 @@ export class SimClient {
         // The session's newest seq can never be stale, and the table never fills up here.
         this.anomalies.push(`client ${this.id}: ${body.code} for its current seq ${requestId}`);
       }
-      // Not applied: retry soon, elsewhere.
+      // Not applied: retry soon, where the hint says.
+      this.routed = body.leaderHint;
       const attempt = current.attempt;
       this.sim.schedule(5 + this.prng.int(10), `client ${this.id} retry`, () => {
         if (this.current === current && current.attempt === attempt) this.send();

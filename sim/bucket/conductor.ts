@@ -49,9 +49,10 @@ export const defaultConductorOptions: ConductorOptions = {
   targetVoters: 3,
 };
 
-type Action = 'failover' | 'handover' | 'expand' | 'promote' | 'contract' | 'isolate';
+type Action = 'failover' | 'depose' | 'handover' | 'expand' | 'promote' | 'contract' | 'isolate';
 const ACTIONS: readonly Action[] = [
   'failover',
+  'depose',
   'handover',
   'expand',
   'promote',
@@ -204,6 +205,8 @@ export class TestConductor {
     switch (action) {
       case 'failover':
         return this.failover(this.prng.chance(0.5));
+      case 'depose':
+        return this.depose();
       case 'handover':
         return this.startHandover();
       case 'expand':
@@ -235,6 +238,28 @@ export class TestConductor {
       followers: [...voters(g).filter((n) => n !== old), ...(keepOld ? [old] : [])],
       learners: [...g.learners],
     });
+  }
+
+  /**
+   * The worst case for leases: the leader is cut off from its followers and from the metadata,
+   * yet still reachable by clients with an old routing table, while a new leader takes over.
+   */
+  private depose(): void {
+    const old = this.government.leader as NodeId;
+    if (!this.up(old)) return;
+    const ms = 300 + this.prng.int(900);
+    for (const other of this.nodes) {
+      if (other === old) continue;
+      this.network.clog(old, other);
+      this.network.clog(other, old);
+      this.sim.schedule(ms, 'conductor unclog', () => {
+        if (!this.safety) return;
+        this.network.unclog(old, other);
+        this.network.unclog(other, old);
+      });
+    }
+    this.cutOffUntil.set(old, this.sim.now + ms);
+    this.failover(false);
   }
 
   private startHandover(): void {
