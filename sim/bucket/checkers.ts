@@ -52,7 +52,9 @@ export class BucketChecker implements ReadyObserver {
     this.checkEpoch(node, replica);
     for (const applied of ready.applied) this.checkApplied(node, replica.epoch, applied);
     for (const event of ready.events) {
-      if (event.kind !== 'activated') continue;
+      // A report cut in the same Ready as a newer edict describes a log since changed (perhaps
+      // dropped): check only reports of the epoch the replica is still in.
+      if (event.kind !== 'activated' || event.epoch !== replica.epoch) continue;
       this.activations += 1;
       this.checkHolds(node, replica.log, `when it activated epoch ${event.epoch}`, event.epoch);
     }
