@@ -41,6 +41,8 @@ export class BucketChecker implements ReadyObserver {
   private readonly durableEpoch = new Map<NodeId, number>();
   /** Activations checked, for notes. */
   activations = 0;
+  /** Durable operations seen, by kind (snapshot installs, truncations, drops), for notes. */
+  readonly persisted = new Map<string, number>();
 
   constructor(private readonly acked: readonly AckedWrite[]) {}
 
@@ -62,6 +64,7 @@ export class BucketChecker implements ReadyObserver {
 
   onDurable(node: NodeId, ready: Ready): void {
     for (const op of ready.persist) {
+      this.persisted.set(op.op, (this.persisted.get(op.op) ?? 0) + 1);
       if (op.op !== 'meta') continue;
       this.durableEpoch.set(node, Math.max(this.durableEpoch.get(node) ?? 0, op.meta.epoch));
     }

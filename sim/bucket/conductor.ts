@@ -43,7 +43,7 @@ export interface ConductorOptions {
 }
 
 export const defaultConductorOptions: ConductorOptions = {
-  meanEdictIntervalMs: 150,
+  meanEdictIntervalMs: 120,
   rebroadcastMs: 40,
   drainDeadlineMs: 150,
   targetVoters: 3,
@@ -77,6 +77,8 @@ export class TestConductor {
   /** Every government issued, by epoch. */
   readonly history: Government[] = [];
   edicts = 0;
+  /** Edicts issued per kind, for the run's notes. */
+  readonly counts = new Map<string, number>();
 
   constructor(
     private readonly sim: Simulator,
@@ -155,7 +157,9 @@ export class TestConductor {
         if (from === g.leader && g.learners.includes(event.node)) this.caughtUp.add(event.node);
         return;
       case 'drained':
-        if (this.handover?.epoch === g.epoch && from === g.leader) this.finishHandover();
+        if (this.handover?.epoch !== g.epoch || from !== g.leader) return;
+        this.count('drained');
+        this.finishHandover();
         return;
       case 'dropped':
         return;
@@ -163,6 +167,10 @@ export class TestConductor {
   }
 
   /** Installs the next government (epoch + 1) and tells everyone. */
+  private count(kind: string): void {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+  }
+
   private issue(next: { leader: NodeId; followers: NodeId[]; learners: NodeId[] }): void {
     const g = this.government;
     const followers = [...new Set(next.followers)]
@@ -231,8 +239,10 @@ export class TestConductor {
     const leader = this.prng.pick(candidates);
     const keepOld = this.up(old) && this.prng.chance(0.3);
     // A deposed leader that still runs, cut off from the metadata: it learns of its fall late.
-    if (cutOffOldLeader && this.up(old))
+    if (cutOffOldLeader && this.up(old)) {
       this.cutOffUntil.set(old, this.sim.now + 50 + this.prng.int(400));
+    }
+    this.count(this.up(old) ? 'failover-alive' : 'failover-down');
     this.issue({
       leader,
       followers: [...voters(g).filter((n) => n !== old), ...(keepOld ? [old] : [])],
@@ -277,6 +287,7 @@ export class TestConductor {
     const g = this.government;
     this.handover = null;
     if (h === null || h.epoch !== g.epoch || !this.complete.has(h.to)) return;
+    this.count('handover');
     this.issue({
       leader: h.to,
       followers: voters(g).filter((n) => n !== h.to),
@@ -289,6 +300,7 @@ export class TestConductor {
     const members = new Set([...voters(g), ...g.learners]);
     const spare = this.nodes.filter((n) => !members.has(n));
     if (spare.length === 0 || g.learners.length > 0) return;
+    this.count('expand');
     this.issue({
       leader: g.leader as NodeId,
       followers: [...g.followers],
@@ -301,6 +313,7 @@ export class TestConductor {
     const ready = g.learners.filter((n) => this.caughtUp.has(n));
     if (ready.length === 0) return;
     const node = this.prng.pick(ready);
+    this.count('promote');
     this.issue({
       leader: g.leader as NodeId,
       followers: [...g.followers, node],
@@ -312,6 +325,7 @@ export class TestConductor {
     const g = this.government;
     if (g.learners.length > 0 && this.prng.chance(0.3)) {
       const gone = this.prng.pick(g.learners);
+      this.count('contract');
       return this.issue({
         leader: g.leader as NodeId,
         followers: [...g.followers],
@@ -321,6 +335,7 @@ export class TestConductor {
     if (voters(g).length <= Math.min(this.options.targetVoters, this.nodes.length) - 1) return;
     if (g.followers.length === 0) return;
     const gone = this.prng.pick(g.followers);
+    this.count('contract');
     this.issue({
       leader: g.leader as NodeId,
       followers: g.followers.filter((n) => n !== gone),

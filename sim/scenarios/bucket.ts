@@ -37,7 +37,7 @@ import { Simulator } from '../simulator.js';
 const BUCKET = bucketId(0);
 const CONDUCTOR = 900;
 const FIRST_CLIENT = 101;
-const SAFETY_MS = 3000;
+const SAFETY_MS = 6000;
 const LIVENESS_MS = 2000;
 /** After healing, time for failover and lease expiry before clients must make progress. */
 const SETTLE_MS = 700;
@@ -131,6 +131,7 @@ function runBucket(run: ScenarioRun): ScenarioOutcome {
   });
   const nemesis = new Nemesis(sim, sim.prng.fork(), network, [...hosts.values()], {
     ...defaultNemesisOptions,
+    meanIntervalMs: 150,
     maxCrashed: ids.length >= 5 ? 2 : 1,
   });
   nemesis.start(SAFETY_MS);
@@ -182,9 +183,15 @@ function check(
       }
     });
   }
+  const counts = (m: ReadonlyMap<string, number>): string =>
+    [...m.entries()]
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
   notes.push(
     `edicts=${conductor.edicts} activations=${c.checker.activations} acked=${c.acked.length} ` +
-      `final=${JSON.stringify(conductor.government)}`,
+      `${counts(conductor.counts)} ${counts(c.checker.persisted)}`,
+    `final government ${JSON.stringify(conductor.government)}`,
   );
   return { violations, notes };
 }
