@@ -33,7 +33,7 @@ export interface ClientOptions {
 }
 
 export const defaultClientOptions: ClientOptions = {
-  keys: ['k0', 'k1', 'k2'],
+  keys: ['k0', 'k1', 'k2', 'k3', 'k4'],
   attemptMs: 60,
   deadlineMs: 1000,
 };

@@ -70,7 +70,8 @@ function build(run: ScenarioRun): Cluster {
   const acked: AckedWrite[] = [];
   const checker = new BucketChecker(acked);
   const bugs = new Set(run.bug === null ? [] : [run.bug as BucketBug]);
-  const options: ReplicaOptions = { ...defaultReplicaOptions, bugs };
+  // One key per snapshot chunk, so that every backfill streams several chunks.
+  const options: ReplicaOptions = { ...defaultReplicaOptions, snapshotChunkItemsMax: 1, bugs };
   // The leases assume the hosts' drift bound: keep them in step.
   const hostOptions = { ...defaultSimHostOptions, maxDrift: options.clockDriftMax };
   const env = {
@@ -182,6 +183,7 @@ function check(
         violations.push(`liveness: client ${client.id} completed nothing after healing`);
       }
     });
+    violations.push(...checkConverged(c, conductor));
   }
   const counts = (m: ReadonlyMap<string, number>): string =>
     [...m.entries()]
@@ -194,4 +196,27 @@ function check(
     `final government ${JSON.stringify(conductor.government)}`,
   );
   return { violations, notes };
+}
+
+/**
+ * Liveness: clients stopped a second before the end, so by then every member of the final
+ * government (learners too: a backfill must finish) has caught up with its leader's commit index.
+ */
+function checkConverged(c: Cluster, conductor: TestConductor): string[] {
+  const g = conductor.government;
+  const leader = g.leader === null ? null : c.nodes.get(g.leader)?.replica;
+  if (leader === null || leader === undefined)
+    return [`liveness: the final leader ${g.leader} is down`];
+  const violations: string[] = [];
+  for (const id of [...g.followers, ...g.learners]) {
+    const member = c.nodes.get(id)?.replica;
+    if (member === null || member === undefined) violations.push(`liveness: member ${id} is down`);
+    else if (member.commitIndex < leader.commitIndex) {
+      violations.push(
+        `liveness: member ${id} of epoch ${g.epoch} is at commit ${member.commitIndex}, ` +
+          `its leader at ${leader.commitIndex}`,
+      );
+    }
+  }
+  return violations;
 }

@@ -256,7 +256,11 @@ export class LeaderState {
       this.lease.grant(from, m.grant);
       this.serveReads();
     }
-    if (m.backfilling) return;
+    if (m.backfilling) {
+      // The member waits for chunks this leader is not sending (it restarted mid-transfer).
+      if (p.mode !== 'snapshot') this.startSnapshot(p);
+      return;
+    }
     if (m.ok) {
       assert(m.match <= this.core.log.lastIndex, `ack of ${m.match} past the leader's log end`);
       p.acknowledge(m.match, this.core.now);

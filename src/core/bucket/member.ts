@@ -96,7 +96,9 @@ export class MemberState {
     const outcome = this.receiver.accept(m);
     switch (outcome.kind) {
       case 'ignored':
-        return;
+        // A chunk from the middle of a transfer this member does not have (it restarted): ask
+        // for the transfer from its start.
+        return this.snapshotAck(from, m, 0, false);
       case 'progress':
         return this.snapshotAck(from, m, outcome.next, false);
       case 'complete':

@@ -91,6 +91,23 @@ describe('expand, backfill, contract', () => {
     assert.equal(dec(c.replica(3).peek('z')?.value), 'last');
   });
 
+  test('a transfer survives the restart of either end', () => {
+    for (const restarting of [1, 3]) {
+      const c = new Cluster([1, 2, 3], { ...small, snapshotChunkItemsMax: 1 });
+      c.start(gov(1, 1, [2]));
+      for (let i = 0; i < 12; i++) c.put(1, 100, i + 1, `key${i}`, `v${i}`);
+      c.tick(3);
+      c.edict(gov(2, 1, [2], [3]));
+      c.deliver(6); // a few chunks in
+      c.crash(restarting);
+      c.wire = [];
+      c.restart(restarting);
+      c.tickUntil(() => c.eventsOf('caught-up').length > 0, 200);
+      c.tick(3);
+      assert.equal(dec(c.replica(3).peek('key11')?.value), 'v11', `restarted node ${restarting}`);
+    }
+  });
+
   test('a member excluded by an edict deletes its data then, and only then', () => {
     const c = new Cluster([1, 2, 3]);
     c.start(gov(1, 1, [2, 3]));
