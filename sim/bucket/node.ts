@@ -71,6 +71,7 @@ export class SimBucketNode {
     this.replica = new BucketReplica({
       id: this.id,
       bucket: this.env.bucket,
+      boot: this.host.incarnation,
       stored: this.store.load(),
       options: this.env.options,
     });

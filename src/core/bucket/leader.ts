@@ -209,7 +209,7 @@ export class LeaderState {
       prevEpoch,
       entries,
       commit: core.commitIndex,
-      stamp: core.now,
+      stamp: { boot: core.boot, tick: core.now },
     });
   }
 
@@ -252,8 +252,10 @@ export class LeaderState {
   onAppendAck(from: NodeId, m: AppendAckMessage): void {
     const p = this.peer(from);
     if (p === undefined) return;
-    if (m.grant !== null && p.waitedFor) {
-      this.lease.grant(from, m.grant);
+    // A grant echoing a stamp of an earlier boot of this node counts for nothing: its tick count
+    // belongs to a clock that no longer runs.
+    if (m.grant !== null && m.grant.boot === this.core.boot && p.waitedFor) {
+      this.lease.grant(from, m.grant.tick);
       this.serveReads();
     }
     if (m.backfilling) {

@@ -19,6 +19,7 @@ import type { ReplicaCore } from './replica-core.js';
 import type {
   AppendAckMessage,
   AppendMessage,
+  LeaseStamp,
   LogEntry,
   LogIndex,
   NodeId,
@@ -74,7 +75,7 @@ export class MemberState {
     }
   }
 
-  private grantLease(m: AppendMessage): number {
+  private grantLease(m: AppendMessage): LeaseStamp {
     this.core.promise.grant(m.epoch, this.core.now, this.core.options.promiseTicks);
     return m.stamp;
   }
@@ -135,7 +136,7 @@ export class MemberState {
       rejected?: LogIndex;
       hint?: LogIndex;
       backfilling?: boolean;
-      grant: number | null;
+      grant: LeaseStamp | null;
     },
   ): void {
     const core = this.core;

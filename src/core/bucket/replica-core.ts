@@ -61,6 +61,8 @@ export class ReplicaCore {
   constructor(
     readonly id: NodeId,
     readonly bucket: BucketId,
+    /** Differs between any two boots of this node (see ReplicaInit.boot). */
+    readonly boot: number,
     readonly options: ReplicaOptions,
     stored: StoredBucket,
   ) {

@@ -45,6 +45,11 @@ import type {
 export interface ReplicaInit {
   readonly id: NodeId;
   readonly bucket: BucketId;
+  /**
+   * A number that differs between any two boots of this node's process: a durable boot counter,
+   * or 53 random bits. Lease stamps carry it, so a grant addressed to an earlier boot is ignored.
+   */
+  readonly boot: number;
   /** The store's `load()`; an empty bucket for a node that never held it. */
   readonly stored: StoredBucket;
   readonly options?: ReplicaOptions;
@@ -84,7 +89,8 @@ export class BucketReplica {
 
   constructor(init: ReplicaInit) {
     const options = validateReplicaOptions(init.options ?? defaultReplicaOptions);
-    this.core = new ReplicaCore(init.id, init.bucket, options, init.stored);
+    assert(Number.isSafeInteger(init.boot), 'the boot id is a safe integer');
+    this.core = new ReplicaCore(init.id, init.bucket, init.boot, options, init.stored);
     this.member = new MemberState(this.core);
     this.backlog = new Backlog(options.backlogMax, options.backlogTicksMax);
     if (this.core.role === 'leader') this.leader = new LeaderState(this.core, this.backlog, null);

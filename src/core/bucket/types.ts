@@ -175,9 +175,19 @@ export interface SnapshotImage {
 }
 
 /**
+ * When a leader built a message: its boot and its tick count then. A tick count alone means
+ * nothing across a restart (the count starts again at 0), so a grant is only trusted when it echoes
+ * a stamp of the leader's current boot.
+ */
+export interface LeaseStamp {
+  readonly boot: number;
+  readonly tick: number;
+}
+
+/**
  * Leader → member: entries after (prevEpoch, prevIndex), the leader's commit index, and the lease
- * stamp (the leader's tick when it built the message). Also the heartbeat (no entries). Carries the
- * government so a member that has not yet seen the edict learns it from its leader.
+ * stamp. Also the heartbeat (no entries). Carries the government so a member that has not yet seen
+ * the edict learns it from its leader.
  */
 export interface AppendMessage {
   readonly type: 'append';
@@ -188,7 +198,7 @@ export interface AppendMessage {
   readonly prevEpoch: Epoch;
   readonly entries: readonly LogEntry[];
   readonly commit: LogIndex;
-  readonly stamp: number;
+  readonly stamp: LeaseStamp;
 }
 
 /**
@@ -209,7 +219,7 @@ export interface AppendAckMessage {
   readonly empty: boolean;
   /** True while the member is installing a snapshot: the leader ignores the rest. */
   readonly backfilling: boolean;
-  readonly grant: number | null;
+  readonly grant: LeaseStamp | null;
 }
 
 /** Leader → member: part of a snapshot image. The last chunk carries the sessions. */

@@ -64,6 +64,7 @@ export class Cluster {
   readonly cut = new Set<string>();
   // Read ids start far from write seqs, so `repliesTo` never mixes them up.
   private nextRequest = 1_000_000;
+  private boots = 0;
 
   constructor(
     ids: number[],
@@ -100,6 +101,7 @@ export class Cluster {
     node.replica = new BucketReplica({
       id: n(id),
       bucket: BUCKET,
+      boot: this.boots++,
       stored: node.store.load(),
       options: this.options,
     });
