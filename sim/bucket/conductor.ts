@@ -49,7 +49,8 @@ export const defaultConductorOptions: ConductorOptions = {
   targetVoters: 3,
 };
 
-type Action = 'failover' | 'depose' | 'handover' | 'expand' | 'promote' | 'contract' | 'isolate';
+type Action =
+  'failover' | 'depose' | 'handover' | 'expand' | 'promote' | 'contract' | 'isolate' | 'slow';
 const ACTIONS: readonly Action[] = [
   'failover',
   'depose',
@@ -58,6 +59,7 @@ const ACTIONS: readonly Action[] = [
   'promote',
   'contract',
   'isolate',
+  'slow',
 ];
 
 interface Handover {
@@ -225,6 +227,8 @@ export class TestConductor {
         return this.contract();
       case 'isolate':
         return this.cutOff();
+      case 'slow':
+        return this.slowFollower();
     }
   }
 
@@ -340,6 +344,27 @@ export class TestConductor {
       leader: g.leader as NodeId,
       followers: g.followers.filter((n) => n !== gone),
       learners: [...g.learners],
+    });
+  }
+
+  /**
+   * Makes the link from the leader to one follower slow for a while: that follower lags, which is
+   * when a leader that does not wait for every follower would acknowledge what it lacks.
+   */
+  private slowFollower(): void {
+    const g = this.government;
+    if (g.leader === null || g.followers.length === 0) return;
+    const leader = g.leader;
+    const follower = this.prng.pick(g.followers);
+    const slow = 20 + this.prng.int(150);
+    this.network.setLinkLatency(leader, follower, {
+      minMs: slow,
+      maxMs: slow * 2,
+      tailProbability: 0,
+      tailMaxMs: 0,
+    });
+    this.sim.schedule(200 + this.prng.int(800), 'conductor unslow', () => {
+      this.network.setLinkLatency(leader, follower, null);
     });
   }
 
