@@ -1,8 +1,10 @@
 /**
- * The `edict` command. Each subcommand lives in its own module as it arrives; this file only
- * registers them. Errors leave with a non-zero status and a one-line message on stderr.
+ * The `edict` command. Each group of subcommands lives in its own module; this file registers them
+ * and turns errors into one line on stderr with a stable code and a non-zero status.
  */
 import { Command } from 'commander';
+import { CliError } from './http.js';
+import { registerKvCommands } from './kv-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('edict')
@@ -22,7 +24,15 @@ export function buildProgram(): Command {
       process.exitCode = 2;
     });
 
+  registerKvCommands(program);
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  const code = error instanceof CliError ? error.code : 'INTERNAL';
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`edict: ${code}: ${message}\n`);
+  process.exitCode = 1;
+}

@@ -7,6 +7,7 @@
  *   DELETE /v1/kv/{key}   same conditions; 404 when absent
  *   GET    /v1/status     nodes, health, buckets per node, transitions in progress
  *   GET    /v1/map        the routing table
+ *   POST   /v1/nodes/{id}/drain   move every bucket off a node
  *   GET    /metrics       Prometheus metrics
  *
  * Keys are the percent-decoded path after `/v1/kv/`, as UTF-8. Errors are JSON `{code, message}`
@@ -23,6 +24,7 @@ const STATUS: Record<string, number> = {
   BAD_KEY: 400,
   KEY_TOO_LARGE: 414,
   NOT_FOUND: 404,
+  UNKNOWN_NODE: 404,
   NO_ROUTE: 404,
   METHOD_NOT_ALLOWED: 405,
   CONDITION_FAILED: 412,
@@ -77,6 +79,12 @@ async function route(
       throw new HttpError('METHOD_NOT_ALLOWED', `${method} ${path}`, { Allow: allowed });
     }
   };
+  const drain = /^\/v1\/nodes\/(\d{1,9})\/drain$/.exec(path);
+  if (drain !== null) {
+    only('POST');
+    await components.service.drain(Number(drain[1]));
+    return sendJson(res, 202, { draining: Number(drain[1]) });
+  }
   switch (path) {
     case '/v1/status':
       only('GET');

@@ -60,6 +60,8 @@ export interface KvService {
   delete(key: Uint8Array, conditions: WriteConditions): Promise<{ version: number } | null>;
   status(): Promise<ClusterStatus>;
   map(): Promise<RoutingTable>;
+  /** Asks the conductor to move every bucket off `node`; resolves once the request is recorded. */
+  drain(node: number): Promise<void>;
 }
 
 /**
@@ -71,5 +73,6 @@ export type ServiceErrorCode =
   | 'KEY_TOO_LARGE'
   | 'VALUE_TOO_LARGE'
   | 'BAD_REQUEST'
+  | 'UNKNOWN_NODE'
   | 'UNAVAILABLE'
   | 'TIMEOUT';

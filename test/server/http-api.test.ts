@@ -152,6 +152,16 @@ describe('HTTP API: bad input', () => {
 });
 
 describe('HTTP API: cluster routes', () => {
+  test('drain accepts a known node and refuses an unknown one', async () => {
+    const ok = await fetch(`${base}/v1/nodes/3/drain`, { method: 'POST' });
+    assert.equal(ok.status, 202);
+    assert.deepEqual(service.drained, [3]);
+    const unknown = await fetch(`${base}/v1/nodes/999/drain`, { method: 'POST' });
+    assert.equal(unknown.status, 404);
+    assert.equal((await json(unknown)).code, 'UNKNOWN_NODE');
+    assert.equal((await fetch(`${base}/v1/nodes/3/drain`)).status, 405);
+  });
+
   test('status, map and metrics', async () => {
     assert.equal((await json(await fetch(`${base}/v1/status`))).health, 'green');
     assert.equal((await json(await fetch(`${base}/v1/map`))).mapVersion, 1);

@@ -62,6 +62,13 @@ export class MemoryKv implements KvService {
     return { health: 'green', mapVersion: 1, nodes: [], buckets: 0, transitions: 0 };
   }
 
+  readonly drained: number[] = [];
+
+  async drain(node: number): Promise<void> {
+    if (node > 100) throw new ServiceError('UNKNOWN_NODE', `no node ${node}`);
+    this.drained.push(node);
+  }
+
   async map(): Promise<RoutingTable> {
     return { mapVersion: 1, nodes: [], buckets: [] };
   }
