@@ -1,11 +1,10 @@
 // The replica's parts on their own, table-driven: the log's matching and hints, the session table
-// (at most once, bounded, expiry), the lease arithmetic under the drift bound, the backlog's bounds
-// and the memory store's crash model.
+// (at most once, bounded, expiry), the lease arithmetic under the drift bound and the backlog's
+// bounds. (The store has its own compliance suite: store-compliance.ts.)
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  MemoryBucketStore,
   clientId,
   defaultReplicaOptions,
   leaseTicksFor,
@@ -19,7 +18,6 @@ import { BucketLog } from '../../../src/core/bucket/log.js';
 import { SessionTable } from '../../../src/core/bucket/sessions.js';
 import { KvStateMachine } from '../../../src/core/bucket/state-machine.js';
 import { epoch, logIndex, nodeId } from '../../../src/core/lib/ids.js';
-import { Prng } from '../../../src/core/lib/prng.js';
 import { enc, gov } from './harness.js';
 
 const entry = (e: number, i: number): LogEntry => ({
@@ -200,39 +198,5 @@ describe('Backlog', () => {
     assert.deepEqual(b.expire(5), ['a']);
     assert.deepEqual(b.drain(), ['b']);
     assert.equal(b.size, 0);
-  });
-});
-
-describe('MemoryBucketStore', () => {
-  test('a crash keeps what was synced and a prefix of what was not', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), (seed) => {
-        const s = new MemoryBucketStore();
-        s.persist([{ op: 'append', entries: [entry(1, 1), entry(1, 2)] }]);
-        s.sync();
-        s.persist([{ op: 'append', entries: [entry(1, 3), entry(1, 4), entry(1, 5)] }]);
-        s.persist([{ op: 'commit', index: logIndex(5) }]);
-        s.crash(new Prng(seed));
-        const after = s.load();
-        assert.ok(after.entries.length >= 2 && after.entries.length <= 5);
-        after.entries.forEach((e, i) => assert.equal(e.index, i + 1));
-        if (after.commit === 5)
-          assert.equal(after.entries.length, 5, 'commit only after its entries');
-      }),
-    );
-  });
-
-  test('drop deletes the data but not a later meta', () => {
-    const s = new MemoryBucketStore();
-    s.persist([
-      { op: 'append', entries: [entry(1, 1)] },
-      { op: 'commit', index: logIndex(1) },
-    ]);
-    s.persist([{ op: 'meta', meta: { epoch: epoch(2), government: null } }, { op: 'drop' }]);
-    s.sync();
-    const after = s.load();
-    assert.equal(after.entries.length, 0);
-    assert.equal(after.commit, 0);
-    assert.equal(after.meta?.epoch, 2);
   });
 });
