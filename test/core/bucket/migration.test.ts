@@ -47,6 +47,19 @@ describe('planned handover', () => {
     assert.ok(!stale.ok && stale.code === 'STALE_EPOCH');
   });
 
+  test('a government without a leader holds requests until one is appointed', () => {
+    const c = new Cluster([1, 2]);
+    c.start(gov(1, 1, [2]));
+    c.edict(gov(2, null, [1, 2]));
+    c.put(2, 100, 1, 'k', 'v');
+    c.tick(5);
+    assert.equal(c.repliesTo(100, 1).length, 0, 'held, not refused');
+    assert.equal(c.replica(2).status().backlog, 1);
+    c.edict(gov(3, 1, [2]));
+    c.tick(5);
+    assert.equal(c.repliesTo(100, 1)[0]?.body.ok, true);
+  });
+
   test('requests sent to a follower hop to the leader', () => {
     const c = new Cluster([1, 2, 3]);
     c.start(gov(1, 1, [2, 3]));
