@@ -1,7 +1,7 @@
 /**
  * Scenario `bucket`: one bucket replicated by the half-Paxos (src/core/bucket) on 3–5 nodes, a test
  * conductor issuing random edicts (failover, planned handover, expand, promote, contract) and
- * cutting nodes off from the metadata, 3–4 clients with sessions doing reads, writes and CAS, and
+ * cutting nodes off from the metadata, 3–5 clients with sessions doing reads, writes and CAS, and
  * the nemesis injecting every fault: partitions, clogs, loss, duplication, delay, crashes (with lost
  * unsynced writes) and clock drift within the bound the leases assume.
  *
@@ -37,7 +37,7 @@ import { Simulator } from '../simulator.js';
 const BUCKET = bucketId(0);
 const CONDUCTOR = 900;
 const FIRST_CLIENT = 101;
-const SAFETY_MS = 6000;
+const SAFETY_MS = 10_000;
 const LIVENESS_MS = 2000;
 /** After healing, time for failover and lease expiry before clients must make progress. */
 const SETTLE_MS = 700;
@@ -113,7 +113,7 @@ function runBucket(run: ScenarioRun): ScenarioOutcome {
   for (const host of hosts.values()) host.start();
   const history = new History();
   const clientPrng = sim.prng.fork();
-  const clientCount = 3 + clientPrng.int(2);
+  const clientCount = 3 + clientPrng.int(3);
   const stopAt = SAFETY_MS + LIVENESS_MS;
   const clients = Array.from({ length: clientCount }, (_, i) => {
     const client = new SimClient(
