@@ -49,9 +49,7 @@ export const defaultConductorOptions: ConductorOptions = {
   targetVoters: 3,
 };
 
-type Action =
-  'failover' | 'depose' | 'handover' | 'expand' | 'promote' | 'contract' | 'isolate' | 'slow';
-const ACTIONS: readonly Action[] = [
+const ACTIONS = [
   'failover',
   'depose',
   'handover',
@@ -60,7 +58,8 @@ const ACTIONS: readonly Action[] = [
   'contract',
   'isolate',
   'slow',
-];
+  'demote',
+] as const;
 
 interface Handover {
   readonly epoch: Epoch;
@@ -229,6 +228,8 @@ export class TestConductor {
         return this.cutOff();
       case 'slow':
         return this.slowFollower();
+      case 'demote':
+        return this.demote();
     }
   }
 
@@ -365,6 +366,19 @@ export class TestConductor {
     });
     this.sim.schedule(200 + this.prng.int(800), 'conductor unslow', () => {
       this.network.setLinkLatency(leader, follower, null);
+    });
+  }
+
+  /** A follower becomes a learner: it keeps its log, which may hold a stale tail. */
+  private demote(): void {
+    const g = this.government;
+    if (g.followers.length === 0 || g.learners.length > 0) return;
+    const node = this.prng.pick(g.followers);
+    this.count('demote');
+    this.issue({
+      leader: g.leader as NodeId,
+      followers: g.followers.filter((n) => n !== node),
+      learners: [node],
     });
   }
 

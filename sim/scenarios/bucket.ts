@@ -1,6 +1,6 @@
 /**
  * Scenario `bucket`: one bucket replicated by the half-Paxos (src/core/bucket) on 3–5 nodes, a test
- * conductor issuing random edicts (failover, planned handover, expand, promote, contract) and
+ * conductor issuing random edicts (failover, planned handover, expand, promote, demote, contract) and
  * cutting nodes off from the metadata, 3–5 clients with sessions doing reads, writes and CAS, and
  * the nemesis injecting every fault: partitions, clogs, loss, duplication, delay, crashes (with lost
  * unsynced writes) and clock drift within the bound the leases assume.
