@@ -126,11 +126,13 @@ export type ClientRequest =
     };
 
 /**
- * Errors a replica answers with. None of them is sent for a request that may have been applied:
+ * Errors a replica answers with. None is sent for a write that is in the log with its outcome
+ * unknown; all but STALE_SEQ mean "not applied":
  * - `NOT_LEADER`: this node does not lead the bucket and cannot hop the request (hint attached);
  * - `BUSY`: a bounded queue is full; retry later;
  * - `UNAVAILABLE`: the request waited too long for a leader, a lease or a handover;
- * - `STALE_SEQ`: an older seq of a session whose newer seq is already applied;
+ * - `STALE_SEQ`: an older seq of a session whose newer seq is already applied (whether this one
+ *   was applied is no longer known: the client had given up on it);
  * - `SESSION_EXPIRED`: the session was evicted; the client must open a new one.
  */
 export type RequestErrorCode =
