@@ -1,18 +1,9 @@
 /**
  * The CLI's way to a cluster: the HTTP API of any node in `--endpoints`. Each request goes to the
  * endpoints in order until one answers; a network error or a 503 moves on to the next. Every error
- * that reaches the user is a `CliError` with the server's stable `code`.
+ * that reaches the user is an `EdictError` with the server's stable `code`.
  */
-
-/** An error for the user: a stable code and a message. */
-export class CliError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { EdictError } from '../errors.js';
 
 export interface HttpTarget {
   readonly endpoints: readonly string[];
@@ -26,12 +17,12 @@ export function parseEndpoints(text: string): string[] {
     .map((e) => e.trim())
     .filter((e) => e.length > 0)
     .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`).replace(/\/$/, ''));
-  if (endpoints.length === 0) throw new CliError('BAD_REQUEST', 'no endpoints given');
+  if (endpoints.length === 0) throw new EdictError('BAD_REQUEST', 'no endpoints given');
   for (const e of endpoints) {
     try {
       new URL(e);
     } catch {
-      throw new CliError('BAD_REQUEST', `bad endpoint '${e}'`);
+      throw new EdictError('BAD_REQUEST', `bad endpoint '${e}'`);
     }
   }
   return endpoints;
@@ -57,26 +48,23 @@ export async function request(
       failures.push(`${endpoint}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  throw new CliError('UNAVAILABLE', `no endpoint answered (${failures.join('; ')})`);
+  throw new EdictError('UNAVAILABLE', `no endpoint answered (${failures.join('; ')})`);
 }
 
 /** Throws the server's typed error for a non-2xx response. */
 export async function expectOk(res: Response): Promise<Response> {
   if (res.ok) return res;
-  let code = `HTTP_${res.status}`;
-  let message = res.statusText;
+  let body: unknown;
   try {
-    const body = (await res.json()) as { code?: unknown; message?: unknown };
-    if (typeof body.code === 'string') code = body.code;
-    if (typeof body.message === 'string') message = body.message;
+    body = await res.json();
   } catch {
-    // Not a JSON error body: keep the status.
+    body = { code: 'INTERNAL', message: `HTTP ${res.status} ${res.statusText}` };
   }
-  throw new CliError(code, message);
+  throw EdictError.fromJSON(body);
 }
 
 /** The path of a key in the HTTP API. */
 export function keyPath(key: string): string {
-  if (key.length === 0) throw new CliError('BAD_KEY', 'empty key');
+  if (key.length === 0) throw new EdictError('BAD_KEY', 'empty key');
   return `/v1/kv/${encodeURIComponent(key)}`;
 }

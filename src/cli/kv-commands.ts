@@ -3,7 +3,8 @@
  * commands, talking to any node's HTTP API. Human output by default, one JSON object with `--json`.
  */
 import type { Command } from 'commander';
-import { CliError, expectOk, keyPath, parseEndpoints, request, type HttpTarget } from './http.js';
+import { EdictError } from '../errors.js';
+import { expectOk, keyPath, parseEndpoints, request, type HttpTarget } from './http.js';
 
 export const DEFAULT_ENDPOINTS = '127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102';
 
@@ -16,7 +17,7 @@ interface Common {
 function target(options: Common): HttpTarget {
   const timeoutMs = Number(options.timeout);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    throw new CliError('BAD_REQUEST', 'bad --timeout');
+    throw new EdictError('BAD_REQUEST', 'bad --timeout');
   return { endpoints: parseEndpoints(options.endpoints), timeoutMs };
 }
 
@@ -166,7 +167,7 @@ export function registerKvCommands(program: Command): void {
 
   withCommon(program.command('drain <node>').description('move every bucket off a node')).action(
     async (node: string, options: Common) => {
-      if (!/^\d+$/.test(node)) throw new CliError('BAD_REQUEST', `bad node id '${node}'`);
+      if (!/^\d+$/.test(node)) throw new EdictError('BAD_REQUEST', `bad node id '${node}'`);
       await expectOk(await request(target(options), `/v1/nodes/${node}/drain`, { method: 'POST' }));
       out(options.json ? JSON.stringify({ draining: Number(node) }) : `node ${node} is draining`);
     },

@@ -3,8 +3,9 @@
  * and turns errors into one line on stderr with a stable code and a non-zero status.
  */
 import { Command } from 'commander';
-import { CliError } from './http.js';
+import { EdictError } from '../errors.js';
 import { registerKvCommands } from './kv-commands.js';
+import { registerPlanCommand } from './plan.js';
 
 export function buildProgram(): Command {
   const program = new Command('edict')
@@ -25,13 +26,14 @@ export function buildProgram(): Command {
     });
 
   registerKvCommands(program);
+  registerPlanCommand(program);
   return program;
 }
 
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {
-  const code = error instanceof CliError ? error.code : 'INTERNAL';
+  const code = error instanceof EdictError ? error.code : 'INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`edict: ${code}: ${message}\n`);
   process.exitCode = 1;

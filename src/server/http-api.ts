@@ -16,6 +16,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../core/lib/limits.js';
+import { EdictError } from '../errors.js';
 import type { KvService, WriteConditions } from './kv-service.js';
 
 /** Statuses for error codes; anything unknown is a 500. */
@@ -45,16 +46,6 @@ export interface HttpApiComponents {
   readonly registry: Registry | null;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
 /** Returns a `node:http` request listener serving the API. */
 export function createHttpApi(
   components: HttpApiComponents,
@@ -76,7 +67,7 @@ async function route(
   if (path.startsWith('/v1/kv/')) return kv(components.service, options, method, path, req, res);
   const only = (allowed: string): void => {
     if (method !== allowed) {
-      throw new HttpError('METHOD_NOT_ALLOWED', `${method} ${path}`, { Allow: allowed });
+      throw new EdictError('METHOD_NOT_ALLOWED', `${method} ${path}`, { allow: allowed });
     }
   };
   const drain = /^\/v1\/nodes\/(\d{1,9})\/drain$/.exec(path);
@@ -94,14 +85,14 @@ async function route(
       return sendJson(res, 200, await components.service.map());
     case '/metrics': {
       only('GET');
-      if (components.registry === null) throw new HttpError('NO_ROUTE', 'metrics are disabled');
+      if (components.registry === null) throw new EdictError('NO_ROUTE', 'metrics are disabled');
       const text = await components.registry.metrics();
       res.writeHead(200, { 'Content-Type': components.registry.contentType });
       res.end(text);
       return;
     }
     default:
-      throw new HttpError('NO_ROUTE', `no route ${path}`);
+      throw new EdictError('NO_ROUTE', `no route ${path}`);
   }
 }
 
@@ -117,7 +108,7 @@ async function kv(
   switch (method) {
     case 'GET': {
       const found = await service.get(key);
-      if (found === null) throw new HttpError('NOT_FOUND', 'no such key');
+      if (found === null) throw new EdictError('NOT_FOUND', 'no such key');
       res.writeHead(200, {
         'Content-Type': 'application/octet-stream',
         'Content-Length': String(found.value.length),
@@ -135,12 +126,12 @@ async function kv(
     }
     case 'DELETE': {
       const deleted = await service.delete(key, parseConditions(req));
-      if (deleted === null) throw new HttpError('NOT_FOUND', 'no such key');
+      if (deleted === null) throw new EdictError('NOT_FOUND', 'no such key');
       return sendJson(res, 200, { deleted: true, version: deleted.version });
     }
     default:
-      throw new HttpError('METHOD_NOT_ALLOWED', `${method} on a key`, {
-        Allow: 'GET, PUT, DELETE',
+      throw new EdictError('METHOD_NOT_ALLOWED', `${method} on a key`, {
+        allow: 'GET, PUT, DELETE',
       });
   }
 }
@@ -150,12 +141,12 @@ function parseKey(encoded: string): Uint8Array {
   try {
     text = decodeURIComponent(encoded);
   } catch {
-    throw new HttpError('BAD_KEY', 'the key is not valid percent-encoded UTF-8');
+    throw new EdictError('BAD_KEY', 'the key is not valid percent-encoded UTF-8');
   }
-  if (text.length === 0) throw new HttpError('BAD_KEY', 'empty key');
+  if (text.length === 0) throw new EdictError('BAD_KEY', 'empty key');
   const key = new TextEncoder().encode(text);
   if (key.length > KEY_BYTES_MAX) {
-    throw new HttpError('KEY_TOO_LARGE', `keys are at most ${KEY_BYTES_MAX} bytes`);
+    throw new EdictError('KEY_TOO_LARGE', `keys are at most ${KEY_BYTES_MAX} bytes`);
   }
   return key;
 }
@@ -164,25 +155,25 @@ function parseConditions(req: IncomingMessage): WriteConditions {
   const ifMatch = req.headers['if-match'];
   const ifNoneMatch = req.headers['if-none-match'];
   if (ifMatch !== undefined && ifNoneMatch !== undefined) {
-    throw new HttpError('BAD_REQUEST', 'If-Match and If-None-Match together');
+    throw new EdictError('BAD_REQUEST', 'If-Match and If-None-Match together');
   }
   if (ifNoneMatch !== undefined) {
-    if (ifNoneMatch.trim() !== '*') throw new HttpError('BAD_REQUEST', 'If-None-Match must be *');
+    if (ifNoneMatch.trim() !== '*') throw new EdictError('BAD_REQUEST', 'If-None-Match must be *');
     return { ifExists: false };
   }
   if (ifMatch === undefined) return {};
   const tag = ifMatch.trim();
   if (tag === '*') return { ifExists: true };
   const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(tag);
-  if (match === null) throw new HttpError('BAD_REQUEST', 'If-Match must be "<version>" or *');
+  if (match === null) throw new EdictError('BAD_REQUEST', 'If-Match must be "<version>" or *');
   return { ifVersion: Number(match[1]) };
 }
 
 /** Reads the body, refusing past `limit` bytes without buffering the excess. */
 async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   const declared = Number(req.headers['content-length'] ?? '0');
-  const tooLarge = (): HttpError =>
-    new HttpError('VALUE_TOO_LARGE', `values are at most ${limit} bytes`, { Connection: 'close' });
+  const tooLarge = (): EdictError =>
+    new EdictError('VALUE_TOO_LARGE', `values are at most ${limit} bytes`);
   if (declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let total = 0;
@@ -216,8 +207,10 @@ function sendError(res: ServerResponse, error: unknown): void {
     res.destroy();
     return;
   }
-  if (error instanceof HttpError)
-    for (const [k, v] of Object.entries(error.headers)) res.setHeader(k, v);
+  const allow = error instanceof EdictError ? error.details?.allow : undefined;
+  if (typeof allow === 'string') res.setHeader('Allow', allow);
+  // The rest of an oversized body is not read: close rather than drain it.
+  if (code === 'VALUE_TOO_LARGE') res.setHeader('Connection', 'close');
   if (status === 503) res.setHeader('Retry-After', '1');
   sendJson(res, status, { code, message: status === 500 ? 'internal error' : message });
 }

@@ -65,14 +65,9 @@ export interface KvService {
 }
 
 /**
- * Codes a KvService may reject with. `CONDITION_FAILED`: a write's condition did not hold.
- * `UNAVAILABLE`: no leader can be reached now (retry later). `TIMEOUT`: the outcome is unknown.
+ * A KvService rejects with an `EdictError` (src/errors.ts): `CONDITION_FAILED` when a write's
+ * condition did not hold, `UNAVAILABLE` when no leader can be reached now (retry later), `TIMEOUT`
+ * when the outcome is unknown, `KEY_TOO_LARGE`/`VALUE_TOO_LARGE`/`BAD_REQUEST` for bad input,
+ * `UNKNOWN_NODE` for a drain of a node that is not a member.
  */
-export type ServiceErrorCode =
-  | 'CONDITION_FAILED'
-  | 'KEY_TOO_LARGE'
-  | 'VALUE_TOO_LARGE'
-  | 'BAD_REQUEST'
-  | 'UNKNOWN_NODE'
-  | 'UNAVAILABLE'
-  | 'TIMEOUT';
+export type { ErrorCode as ServiceErrorCode } from '../errors.js';

@@ -9,15 +9,7 @@ import type {
   Versioned,
   WriteConditions,
 } from '../../src/server/kv-service.js';
-
-class ServiceError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { EdictError, type ErrorCode } from '../../src/errors.js';
 
 export class MemoryKv implements KvService {
   private readonly data = new Map<string, Versioned>();
@@ -26,14 +18,15 @@ export class MemoryKv implements KvService {
   failWith: string | null = null;
 
   private check(key: Uint8Array, c: WriteConditions): Versioned | undefined {
-    if (this.failWith !== null) throw new ServiceError(this.failWith, `injected ${this.failWith}`);
+    if (this.failWith !== null)
+      throw new EdictError(this.failWith as ErrorCode, `injected ${this.failWith}`);
     const current = this.data.get(Buffer.from(key).toString('hex'));
     if (c.ifExists === true && current === undefined)
-      throw new ServiceError('CONDITION_FAILED', 'absent');
+      throw new EdictError('CONDITION_FAILED', 'absent');
     if (c.ifExists === false && current !== undefined)
-      throw new ServiceError('CONDITION_FAILED', 'exists');
+      throw new EdictError('CONDITION_FAILED', 'exists');
     if (c.ifVersion !== undefined && current?.version !== c.ifVersion) {
-      throw new ServiceError('CONDITION_FAILED', `version is ${current?.version ?? 'none'}`);
+      throw new EdictError('CONDITION_FAILED', `version is ${current?.version ?? 'none'}`);
     }
     return current;
   }
@@ -65,7 +58,7 @@ export class MemoryKv implements KvService {
   readonly drained: number[] = [];
 
   async drain(node: number): Promise<void> {
-    if (node > 100) throw new ServiceError('UNKNOWN_NODE', `no node ${node}`);
+    if (node > 100) throw new EdictError('UNKNOWN_NODE', `no node ${node}`);
     this.drained.push(node);
   }
 
