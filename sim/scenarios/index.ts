@@ -3,6 +3,7 @@
  * line here.
  */
 import type { Scenario } from '../scenario.js';
+import { bucketScenario } from './bucket.js';
 import { registerScenario } from './register.js';
 
-export const scenarios: readonly Scenario[] = [registerScenario];
+export const scenarios: readonly Scenario[] = [registerScenario, bucketScenario];
