@@ -103,7 +103,9 @@ function validate(c: unknown): string | null {
       if (!isLabel(c.address, ADDRESS_CHARS_MAX)) return 'address';
       if (!isLabel(c.zone, LABEL_CHARS_MAX) || !isLabel(c.rack, LABEL_CHARS_MAX))
         return 'zone or rack';
-      return Number.isSafeInteger(c.weight) && (c.weight as number) >= 1 && (c.weight as number) <= 1000
+      return Number.isSafeInteger(c.weight) &&
+        (c.weight as number) >= 1 &&
+        (c.weight as number) <= 1000
         ? null
         : 'weight must be an integer in 1..1000';
     case 'mark-dead':
