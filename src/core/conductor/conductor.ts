@@ -9,9 +9,10 @@
  * 1. Failures: each node the failure detector declares dead is marked dead (with the incarnation it
  *    last heard, so a restarted node is not killed by a stale verdict).
  * 2. Departures preempt everything: each bucket with a dead member gets a government without it at
- *    once. A dead leader is replaced by a surviving follower — only voters of the old epoch hold
- *    every acknowledged write — the one leading the fewest buckets. A bucket whose voters are all
- *    dead keeps its government and waits for one of them to come back.
+ *    once. A dead leader is replaced by a surviving follower that is *complete* — known to hold
+ *    every acknowledged write (docs/bucket-replication.md, rules S2 and S3) — the one leading the
+ *    fewest buckets. A bucket with no complete survivor keeps its government and waits for one of
+ *    them to come back: appointing anyone else could lose acknowledged writes.
  * 3. Otherwise, moves: `plan` computes the target map from the live nodes, `moves` the steps of each
  *    bucket, `startableSteps` the next step of each within the backfill limit; each step becomes an
  *    edict. A backfill step is not an edict: it completes when the learner reports `caught-up`.
@@ -111,11 +112,11 @@ function departureEdicts(
     const learners = g.learners.filter((id) => alive(nodes, id));
     let leader = g.leader;
     if (leader !== null && !alive(nodes, leader)) {
-      // Only a voter of the old epoch may usurp: it holds every acknowledged write.
-      const successor = [...followers].sort(
-        (a, b) => (leaders.get(a) ?? 0) - (leaders.get(b) ?? 0) || a - b,
-      )[0];
-      if (successor === undefined) return; // every voter is gone: wait for one to come back
+      // Only a complete member may usurp: it holds every acknowledged write.
+      const successor = followers
+        .filter((id) => g.complete.includes(id))
+        .sort((a, b) => (leaders.get(a) ?? 0) - (leaders.get(b) ?? 0) || a - b)[0];
+      if (successor === undefined) return; // no complete member left: wait for one to come back
       leaders.set(successor, (leaders.get(successor) ?? 0) + 1);
       leader = successor;
     }
@@ -171,6 +172,13 @@ function moveEdicts(
   const commands: Command[] = [];
   for (const step of startableSteps(movePlan, caughtUp)) {
     if (commands.length >= options.edictsPerRoundMax) break;
+    // A follower promoted a moment ago leads only once the current leader has activated (S3).
+    if (
+      step.kind === 'transfer-leader' &&
+      !directory.buckets[step.bucket]?.complete.includes(step.to)
+    ) {
+      continue;
+    }
     const edict = edictFor(directory.buckets, current, step);
     if (edict !== null) commands.push(edict);
   }

@@ -34,6 +34,12 @@ export type Command =
       readonly learners: readonly NodeId[];
     }
   | {
+      /** The leader of `epoch` has brought every voter up to its log: all voters are complete. */
+      readonly kind: 'activated';
+      readonly bucket: number;
+      readonly epoch: Epoch;
+    }
+  | {
       readonly kind: 'caught-up';
       readonly bucket: number;
       readonly epoch: Epoch;
@@ -120,6 +126,8 @@ function validate(c: unknown): string | null {
       const all = [...(c.leader === null ? [] : [c.leader]), ...c.followers, ...c.learners];
       return new Set(all).size === all.length ? null : 'a node holds two roles';
     }
+    case 'activated':
+      return isCount(c.bucket) && isCount(c.epoch) ? null : 'bucket or epoch';
     case 'caught-up':
       return isCount(c.bucket) && isCount(c.epoch) && isId(c.node) ? null : 'bucket, epoch or node';
     default:

@@ -55,6 +55,12 @@ function settle(
   for (let round = 1; round <= roundsMax; round++) {
     const { commands } = conduct({ directory: d.state(), dead, damped: () => false });
     const reports: Command[] = [];
+    // Each leader activates its epoch one round after the edict, like a live replica.
+    d.state().buckets.forEach((g, bucket) => {
+      if (g.leader !== null && g.complete.length < 1 + g.followers.length) {
+        reports.push({ kind: 'activated', bucket, epoch: g.epoch });
+      }
+    });
     for (const g of d.state().buckets) {
       g.learners.forEach((node, i) => {
         if (!g.caughtUp.includes(node))
@@ -206,6 +212,59 @@ describe('conductor', () => {
     });
     for (const c of round.commands) d.apply(c);
     assert.equal(d.government(0)?.leader, lone, 'no usurper without the data');
+  });
+
+  test('a follower promoted before the leader activated is not made leader when the leader dies', () => {
+    const d = cluster(3, 1, 2);
+    settle(d);
+    const g = d.government(0)!;
+    const leader = g.leader as NodeId;
+    const outsider = [n(1), n(2), n(3)].find(
+      (id) => id !== leader && !g.followers.includes(id),
+    ) as NodeId;
+    // The outsider joins as a learner, catches up and is promoted; no activation follows yet.
+    assert.ok(
+      d.apply({
+        kind: 'edict',
+        bucket: 0,
+        expectEpoch: g.epoch,
+        leader,
+        followers: g.followers,
+        learners: [outsider],
+      }).applied,
+    );
+    assert.ok(
+      d.apply({ kind: 'caught-up', bucket: 0, epoch: d.government(0)!.epoch, node: outsider })
+        .applied,
+    );
+    assert.ok(
+      d.apply({
+        kind: 'edict',
+        bucket: 0,
+        expectEpoch: d.government(0)!.epoch,
+        leader,
+        followers: [...g.followers, outsider],
+        learners: [],
+      }).applied,
+    );
+    assert.ok(!d.government(0)!.complete.includes(outsider));
+    // The old follower dies with the leader: only the incomplete newcomer is left.
+    const dead = [leader, ...g.followers].map((id) => ({ id, incarnation: 1 }));
+    const round = conduct({ directory: d.state(), dead, damped: () => false });
+    assert.ok(
+      round.commands.every((c) => c.kind !== 'edict'),
+      'no edict appoints the incomplete member',
+    );
+    // And the directory itself refuses such an edict.
+    const edict: Command = {
+      kind: 'edict',
+      bucket: 0,
+      expectEpoch: d.government(0)!.epoch,
+      leader: outsider,
+      followers: [],
+      learners: [],
+    };
+    assert.deepEqual(d.apply(edict), { applied: false, why: 'INCOMPLETE_LEADER' });
   });
 
   test('proposing a round twice changes nothing the second time', () => {
