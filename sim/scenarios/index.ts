@@ -3,7 +3,8 @@
  * line here.
  */
 import type { Scenario } from '../scenario.js';
+import { bucketScenario } from './bucket.js';
 import { raftScenario } from './raft.js';
 import { registerScenario } from './register.js';
 
-export const scenarios: readonly Scenario[] = [registerScenario, raftScenario];
+export const scenarios: readonly Scenario[] = [registerScenario, bucketScenario, raftScenario];

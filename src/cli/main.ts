@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { EdictError } from '../errors.js';
 import { registerKvCommands } from './kv-commands.js';
+import { registerPlanCommand } from './plan.js';
 
 export function buildProgram(): Command {
   const program = new Command('edict')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     });
 
   registerKvCommands(program);
+  registerPlanCommand(program);
   return program;
 }
 

@@ -34,6 +34,12 @@ export type Command =
       readonly learners: readonly NodeId[];
     }
   | {
+      /** The leader of `epoch` has brought every voter up to its log: all voters are complete. */
+      readonly kind: 'activated';
+      readonly bucket: number;
+      readonly epoch: Epoch;
+    }
+  | {
       readonly kind: 'caught-up';
       readonly bucket: number;
       readonly epoch: Epoch;
@@ -103,7 +109,11 @@ function validate(c: unknown): string | null {
       if (!isLabel(c.address, ADDRESS_CHARS_MAX)) return 'address';
       if (!isLabel(c.zone, LABEL_CHARS_MAX) || !isLabel(c.rack, LABEL_CHARS_MAX))
         return 'zone or rack';
-      return typeof c.weight === 'number' && c.weight > 0 && c.weight <= 1000 ? null : 'weight';
+      return Number.isSafeInteger(c.weight) &&
+        (c.weight as number) >= 1 &&
+        (c.weight as number) <= 1000
+        ? null
+        : 'weight must be an integer in 1..1000';
     case 'mark-dead':
       return isId(c.id) && isCount(c.incarnation) ? null : 'id or incarnation';
     case 'drain':
@@ -116,6 +126,8 @@ function validate(c: unknown): string | null {
       const all = [...(c.leader === null ? [] : [c.leader]), ...c.followers, ...c.learners];
       return new Set(all).size === all.length ? null : 'a node holds two roles';
     }
+    case 'activated':
+      return isCount(c.bucket) && isCount(c.epoch) ? null : 'bucket or epoch';
     case 'caught-up':
       return isCount(c.bucket) && isCount(c.epoch) && isId(c.node) ? null : 'bucket, epoch or node';
     default:

@@ -9,6 +9,7 @@ import { epoch as toEpoch, mapVersion, type MapVersion } from '../lib/ids.js';
 import { canonicalJson, type Command } from './commands.js';
 import {
   members,
+  voters,
   type DirectoryState,
   type Government,
   type NodeId,
@@ -26,6 +27,7 @@ export type Rejection =
   | 'STALE_EPOCH'
   | 'BAD_MEMBER'
   | 'NOT_A_LEARNER'
+  | 'INCOMPLETE_LEADER'
   | 'STILL_A_MEMBER'
   | 'DUPLICATE';
 
@@ -41,6 +43,7 @@ const EMPTY_GOVERNMENT: Government = {
   followers: [],
   learners: [],
   caughtUp: [],
+  complete: [],
 };
 
 export class Directory {
@@ -100,6 +103,8 @@ export class Directory {
         return this.setState(c.id, ['dead', 'draining'], 'removed');
       case 'edict':
         return this.edict(c);
+      case 'activated':
+        return this.activated(c.bucket, c.epoch);
       case 'caught-up':
         return this.caughtUp(c.bucket, c.epoch, c.node);
     }
@@ -146,6 +151,13 @@ export class Directory {
       const state = this.nodes.get(id)?.state;
       if (state !== 'active' && state !== 'draining') return no('BAD_MEMBER');
     }
+    // The first government of a bucket starts with no data: all its voters are complete.
+    const first = members(current).length === 0;
+    const newVoters = voters(c);
+    const complete = first ? newVoters : current.complete.filter((id) => newVoters.includes(id));
+    if (!first && c.leader !== null && !current.complete.includes(c.leader)) {
+      return no('INCOMPLETE_LEADER');
+    }
     // A learner's finished backfill stays valid while the leader it copied from keeps leading.
     const keep = c.leader === current.leader ? current.caughtUp : [];
     const next: Government = {
@@ -154,9 +166,21 @@ export class Directory {
       followers: [...c.followers],
       learners: [...c.learners],
       caughtUp: keep.filter((id) => c.learners.includes(id)),
+      complete: [...complete].sort((a, b) => a - b),
     };
     assert(next.epoch > current.epoch, 'epochs only grow');
     this.buckets[c.bucket] = next;
+    return APPLIED;
+  }
+
+  private activated(bucket: number, epoch: number): ApplyResult {
+    const g = this.buckets[bucket];
+    if (g === undefined) return no('UNKNOWN_BUCKET');
+    if (g.epoch !== epoch) return no('STALE_EPOCH');
+    if (g.leader === null) return no('BAD_MEMBER');
+    const all = voters(g).sort((a, b) => a - b);
+    if (all.length === g.complete.length) return no('DUPLICATE');
+    this.buckets[bucket] = { ...g, complete: all };
     return APPLIED;
   }
 

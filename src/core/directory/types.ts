@@ -31,6 +31,12 @@ export interface NodeRecord {
  * the voters; followers are waited for on every write; learners receive writes but are not waited
  * for (they are backfilling). `caughtUp` lists the learners that reported a finished backfill in
  * this epoch: only those may be promoted.
+ *
+ * `complete` lists the members known to hold every acknowledged write (docs/bucket-replication.md,
+ * rule S2): the voters of a bucket's first government; on each edict, `complete ∩ voters(new)`;
+ * when the current leader reports `activated`, all current voters. Only a complete member may be
+ * named leader (rule S3): a follower promoted a moment ago may still lack writes acknowledged in
+ * the previous epoch until the leader of the new one has activated.
  */
 export interface Government {
   readonly epoch: Epoch;
@@ -38,6 +44,7 @@ export interface Government {
   readonly followers: readonly NodeId[];
   readonly learners: readonly NodeId[];
   readonly caughtUp: readonly NodeId[];
+  readonly complete: readonly NodeId[];
 }
 
 export interface DirectoryState {
@@ -51,6 +58,11 @@ export interface DirectoryState {
   readonly nodes: readonly NodeRecord[];
   /** Governments indexed by bucket id. */
   readonly buckets: readonly Government[];
+}
+
+/** The voters of a government: the leader, then the followers. */
+export function voters(g: Pick<Government, 'leader' | 'followers'>): NodeId[] {
+  return [...(g.leader === null ? [] : [g.leader]), ...g.followers];
 }
 
 /** The members of a government, leader first, then followers, then learners. */

@@ -1,0 +1,216 @@
+/**
+ * The conductor (DESIGN.md 4.4): a deterministic function from the directory to the next commands
+ * for the metadata log. It runs on every node; only the metadata leader proposes its output. Every
+ * command it returns carries its expectation (an epoch, an incarnation), so proposing the same
+ * round twice — or a new leader re-proposing the old leader's round — changes nothing the second
+ * time.
+ *
+ * One round, in order of precedence:
+ * 1. Failures: each node the failure detector declares dead is marked dead (with the incarnation it
+ *    last heard, so a restarted node is not killed by a stale verdict).
+ * 2. Departures preempt everything: each bucket with a dead member gets a government without it at
+ *    once. A dead leader is replaced by a surviving follower that is *complete* — known to hold
+ *    every acknowledged write (docs/bucket-replication.md, rules S2 and S3) — the one leading the
+ *    fewest buckets. A bucket with no complete survivor keeps its government and waits for one of
+ *    them to come back: appointing anyone else could lose acknowledged writes.
+ * 3. Otherwise, moves: `plan` computes the target map from the live nodes, `moves` the steps of each
+ *    bucket, `startableSteps` the next step of each within the backfill limit; each step becomes an
+ *    edict. A backfill step is not an edict: it completes when the learner reports `caught-up`.
+ * 4. A draining node that is in no government any more is removed.
+ *
+ * Fall back / fall forward need no special case: a move is a sequence of single edicts, each
+ * committed or not; a member that fails mid-move is taken out of whatever government is current
+ * (rule 2), and the next round plans again from there.
+ */
+import type { Command } from '../directory/commands.js';
+import type { DirectoryState, Government, NodeRecord } from '../directory/types.js';
+import { bucketId, type NodeId } from '../lib/ids.js';
+import {
+  applyStep,
+  moves,
+  plan,
+  startableSteps,
+  type CurrentPlacement,
+  type MoveStep,
+  type PlannerNode,
+  type PlanWarning,
+} from '../planner/index.js';
+
+export interface ConductorOptions {
+  /** Backfills at once into or out of one node; see planner `MoveLimits`. */
+  readonly backfillsPerNodeMax: number;
+  /** Fan-out preference passed to the planner; absent means none. */
+  readonly fanOutMax?: number;
+  /** Most edicts proposed in one round, so one round never floods the metadata log. */
+  readonly edictsPerRoundMax: number;
+}
+
+export const defaultConductorOptions: ConductorOptions = {
+  backfillsPerNodeMax: 2,
+  // A round proposes at most this many edicts; with a round per metadata-log commit this moves
+  // thousands of buckets per second while keeping each Raft batch small.
+  edictsPerRoundMax: 256,
+};
+
+export interface ConductorInput {
+  readonly directory: DirectoryState;
+  /** Nodes the failure detector declares dead, with the incarnation last heard. */
+  readonly dead: readonly { readonly id: NodeId; readonly incarnation: number }[];
+  /** Nodes that keep failing (flap damping): used for new copies only when nothing else fits. */
+  readonly damped: (id: NodeId) => boolean;
+}
+
+export interface ConductorRound {
+  readonly commands: readonly Command[];
+  /** What the planner could not satisfy, for status and logs. */
+  readonly warnings: readonly PlanWarning[];
+  /** Buckets whose government differs from the target (moves in progress or waiting). */
+  readonly transitions: number;
+}
+
+/** Computes the next commands. Pure: the same input always gives the same round. */
+export function conduct(
+  input: ConductorInput,
+  options: ConductorOptions = defaultConductorOptions,
+): ConductorRound {
+  const { directory } = input;
+  if (directory.bucketCount === 0) return { commands: [], warnings: [], transitions: 0 };
+  const nodes = new Map(directory.nodes.map((n) => [n.id, n]));
+  const commands: Command[] = [];
+  for (const verdict of input.dead) {
+    const node = nodes.get(verdict.id);
+    if (node === undefined || node.incarnation !== verdict.incarnation) continue;
+    if (node.state !== 'active' && node.state !== 'draining') continue;
+    commands.push({ kind: 'mark-dead', id: verdict.id, incarnation: verdict.incarnation });
+    nodes.set(node.id, { ...node, state: 'dead' });
+  }
+  const departures = departureEdicts(directory.buckets, nodes);
+  if (departures.length > 0 || commands.length > 0) {
+    return { commands: [...commands, ...departures], warnings: [], transitions: departures.length };
+  }
+  const round = moveEdicts(directory, input, options);
+  return { ...round, commands: [...round.commands, ...removals(directory)] };
+}
+
+const alive = (nodes: ReadonlyMap<NodeId, NodeRecord>, id: NodeId): boolean => {
+  const state = nodes.get(id)?.state;
+  return state === 'active' || state === 'draining';
+};
+
+function departureEdicts(
+  buckets: readonly Government[],
+  nodes: ReadonlyMap<NodeId, NodeRecord>,
+): Command[] {
+  const leaders = new Map<NodeId, number>();
+  for (const g of buckets)
+    if (g.leader !== null) leaders.set(g.leader, (leaders.get(g.leader) ?? 0) + 1);
+  const edicts: Command[] = [];
+  buckets.forEach((g, bucket) => {
+    const members = [...(g.leader === null ? [] : [g.leader]), ...g.followers, ...g.learners];
+    if (members.every((id) => alive(nodes, id))) return;
+    const followers = g.followers.filter((id) => alive(nodes, id));
+    const learners = g.learners.filter((id) => alive(nodes, id));
+    let leader = g.leader;
+    if (leader !== null && !alive(nodes, leader)) {
+      // Only a complete member may usurp: it holds every acknowledged write.
+      const successor = followers
+        .filter((id) => g.complete.includes(id))
+        .sort((a, b) => (leaders.get(a) ?? 0) - (leaders.get(b) ?? 0) || a - b)[0];
+      if (successor === undefined) return; // no complete member left: wait for one to come back
+      leaders.set(successor, (leaders.get(successor) ?? 0) + 1);
+      leader = successor;
+    }
+    edicts.push({
+      kind: 'edict',
+      bucket,
+      expectEpoch: g.epoch,
+      leader,
+      followers: followers.filter((id) => id !== leader),
+      learners,
+    });
+  });
+  return edicts;
+}
+
+function plannerNodes(directory: DirectoryState, damped: (id: NodeId) => boolean): PlannerNode[] {
+  const out: PlannerNode[] = [];
+  for (const n of directory.nodes) {
+    if (n.state === 'removed') continue;
+    const state =
+      n.state === 'dead'
+        ? 'failed'
+        : n.state === 'draining'
+          ? 'draining'
+          : damped(n.id)
+            ? 'spare'
+            : 'active';
+    out.push({ id: n.id, zone: n.zone, rack: n.rack, weight: n.weight, state });
+  }
+  return out;
+}
+
+function moveEdicts(
+  directory: DirectoryState,
+  input: ConductorInput,
+  options: ConductorOptions,
+): ConductorRound {
+  const current: CurrentPlacement[] = directory.buckets.map((g) => ({
+    leader: g.leader,
+    followers: g.followers,
+    learners: g.learners,
+  }));
+  const planned = plan(current, plannerNodes(directory, input.damped), {
+    replicas: directory.replicas,
+    ...(options.fanOutMax === undefined ? {} : { fanOutMax: options.fanOutMax }),
+  });
+  if (!planned.ok) return { commands: [], warnings: [], transitions: 0 };
+  const movePlan = moves(current, planned.value.target, {
+    backfillsPerNodeMax: options.backfillsPerNodeMax,
+  });
+  const caughtUp = (bucket: number, node: NodeId): boolean =>
+    directory.buckets[bucket]?.caughtUp.includes(node) ?? false;
+  const commands: Command[] = [];
+  for (const step of startableSteps(movePlan, caughtUp)) {
+    if (commands.length >= options.edictsPerRoundMax) break;
+    // A follower promoted a moment ago leads only once the current leader has activated (S3).
+    if (
+      step.kind === 'transfer-leader' &&
+      !directory.buckets[step.bucket]?.complete.includes(step.to)
+    ) {
+      continue;
+    }
+    const edict = edictFor(directory.buckets, current, step);
+    if (edict !== null) commands.push(edict);
+  }
+  return { commands, warnings: planned.value.warnings, transitions: movePlan.buckets.length };
+}
+
+/** The edict that performs `step`, or null for a step that is not an edict (a running backfill). */
+function edictFor(
+  governments: readonly Government[],
+  current: readonly CurrentPlacement[],
+  step: MoveStep,
+): Command | null {
+  if (step.kind === 'backfill') return null;
+  const g = governments[step.bucket] as Government;
+  const next = applyStep(current[step.bucket] as CurrentPlacement, step);
+  return {
+    kind: 'edict',
+    bucket: bucketId(step.bucket),
+    expectEpoch: g.epoch,
+    leader: next.leader,
+    followers: next.followers,
+    learners: next.learners ?? [],
+  };
+}
+
+function removals(directory: DirectoryState): Command[] {
+  const inUse = new Set<NodeId>();
+  for (const g of directory.buckets) {
+    if (g.leader !== null) inUse.add(g.leader);
+    for (const id of [...g.followers, ...g.learners]) inUse.add(id);
+  }
+  return directory.nodes
+    .filter((n) => n.state === 'draining' && !inUse.has(n.id))
+    .map((n) => ({ kind: 'remove', id: n.id }));
+}
