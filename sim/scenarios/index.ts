@@ -4,6 +4,7 @@
  */
 import type { Scenario } from '../scenario.js';
 import { bucketScenario } from './bucket.js';
+import { raftScenario } from './raft.js';
 import { registerScenario } from './register.js';
 
-export const scenarios: readonly Scenario[] = [registerScenario, bucketScenario];
+export const scenarios: readonly Scenario[] = [registerScenario, bucketScenario, raftScenario];
