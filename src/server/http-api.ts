@@ -32,6 +32,10 @@ const STATUS: Record<string, number> = {
   VALUE_TOO_LARGE: 413,
   UNAVAILABLE: 503,
   TIMEOUT: 504,
+  // This node cannot serve the key now; a client refreshes `/v1/map` and asks the leader.
+  WRONG_LEADER: 421,
+  STALE_MAP: 421,
+  QUEUE_FULL: 503,
 };
 
 export interface HttpApiOptions {
