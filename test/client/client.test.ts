@@ -115,6 +115,20 @@ describe('client: routing changes', () => {
     assert.equal(cluster.node(1).redirected, 1, 'the refreshed map is used from then on');
   });
 
+  test('pipelined writes across a leadership move all succeed, each applied once', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    await db.put('warm-up', 'v');
+    const writes = Array.from({ length: 60 }, (_, i) => db.put(`move-${i}`, `v${i}`));
+    cluster.moveLeadership(2, 3);
+    cluster.moveLeadership(1, 3);
+    const versions = await Promise.all(writes);
+    assert.equal(new Set(versions.map((v) => v.version)).size, 60);
+    assert.equal(cluster.store.writesApplied, 61);
+    for (let i = 0; i < 60; i += 1) assert.equal((await db.get(`move-${i}`))?.text(), `v${i}`);
+    assert.equal(db.mapVersion, 3);
+  });
+
   test('refreshes on STALE_MAP when the map changed but the leader did not', async () => {
     const cluster = await FakeCluster.start(cleanup);
     cluster.strictMaps = true;
