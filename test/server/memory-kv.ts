@@ -29,12 +29,18 @@ export class MemoryKv implements KvService {
   private version = 0;
   /** When set, every call rejects with this code (to test error mapping). */
   failWith: string | null = null;
+  /** Details of the injected error. */
+  failWithDetails: Record<string, unknown> | undefined = undefined;
   /** Writes applied (not answered from the session table); for exactly-once tests. */
   writesApplied = 0;
 
   private check(key: Uint8Array, c: WriteConditions): Versioned | undefined {
     if (this.failWith !== null)
-      throw new EdictError(this.failWith as ErrorCode, `injected ${this.failWith}`);
+      throw new EdictError(
+        this.failWith as ErrorCode,
+        `injected ${this.failWith}`,
+        this.failWithDetails,
+      );
     const current = this.data.get(Buffer.from(key).toString('hex'));
     if (c.ifExists === true && current === undefined)
       throw new EdictError('CONDITION_FAILED', 'absent');
