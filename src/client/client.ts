@@ -24,6 +24,7 @@ import {
   resolveOptions,
   type ClientComponents,
   type ClientOptions,
+  type ConnectOptions,
   type ResolvedComponents,
 } from './options.js';
 import { RouteCache } from './routes.js';
@@ -54,13 +55,16 @@ export interface DeleteOptions {
   readonly ifVersion?: number;
 }
 
-/** The options of {@link connect}: `endpoints` plus any of {@link ClientOptions}. */
-export type ConnectOptions = Partial<ClientOptions> & Pick<ClientOptions, 'endpoints'>;
+export type { ConnectOptions } from './options.js';
 
 /** Codes after which the client refreshes its routing table and retries. */
 const REDIRECTS = new Set(['WRONG_LEADER', 'STALE_MAP']);
 const NOT_EXECUTED_RETRIES = new Set(['UNAVAILABLE', 'QUEUE_FULL']);
 const UNKNOWN_RETRIES = new Set(['TIMEOUT', 'CONNECTION_CLOSED']);
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+/** A UTF-16 surrogate without its pair: such a string has no UTF-8 form. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 interface Operation {
   readonly type: string;
@@ -228,6 +232,10 @@ export class EdictClient {
           // A node's own answer: for a write retried under its session stamp, the first result.
           throw last;
         }
+        this.components.logger.debug(
+          { type: operation.type, attempt, target, code: last.code },
+          'retrying',
+        );
         const details = last.details ?? {};
         if (REDIRECTS.has(last.code)) {
           const newer = typeof details.mapVersion === 'number' ? details.mapVersion : Infinity;
@@ -377,7 +385,16 @@ function encodeValue(value: Value): Uint8Array {
 }
 
 function encodeBytes(value: unknown, what: string): Uint8Array {
-  if (typeof value === 'string') return new TextEncoder().encode(value);
+  if (typeof value === 'string') {
+    // TextEncoder would turn a lone surrogate into U+FFFD: two different strings, one key.
+    if (LONE_SURROGATE.test(value)) {
+      throw new EdictError(
+        what === 'key' ? 'BAD_KEY' : 'BAD_REQUEST',
+        `the ${what} is not valid UTF-16`,
+      );
+    }
+    return utf8Encoder.encode(value);
+  }
   if (value instanceof Uint8Array) return value;
   throw new EdictError('BAD_REQUEST', `the ${what} must be a string or a Uint8Array`);
 }
@@ -404,7 +421,7 @@ function malformed(type: string): EdictError {
 function entryOf(value: Uint8Array, version: number): Entry {
   // A plain view, not the transport's Buffer: callers get the type they were promised.
   const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  return { value: bytes, version, text: () => new TextDecoder().decode(bytes) };
+  return { value: bytes, version, text: () => utf8Decoder.decode(bytes) };
 }
 
 function asEdictError(error: unknown): EdictError {

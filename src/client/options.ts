@@ -60,6 +60,10 @@ export const defaultClientOptions: Omit<ClientOptions, 'endpoints'> = {
   },
 };
 
+/** The options of `connect()`: `endpoints`, plus any of {@link ClientOptions} to override. */
+export type ConnectOptions = Omit<Partial<ClientOptions>, 'peer'> &
+  Pick<ClientOptions, 'endpoints'> & { readonly peer?: Partial<ClientOptions['peer']> };
+
 /** What the client is given rather than configured with. */
 export interface ClientComponents {
   readonly logger?: Logger;
@@ -93,9 +97,7 @@ export function parseAddress(text: string): Address {
 }
 
 /** Fills in defaults and checks the result; invalid options are a `BAD_REQUEST`. */
-export function resolveOptions(
-  options: Partial<ClientOptions> & Pick<ClientOptions, 'endpoints'>,
-): ClientOptions {
+export function resolveOptions(options: ConnectOptions): ClientOptions {
   const resolved: ClientOptions = {
     ...defaultClientOptions,
     ...options,

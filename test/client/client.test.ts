@@ -253,10 +253,14 @@ describe('client: errors and limits', () => {
     await rejects(db.put('x'.repeat(KEY_BYTES_MAX + 1), 'v'), 'KEY_TOO_LARGE');
     await rejects(db.put('k', new Uint8Array(VALUE_BYTES_MAX + 1)), 'VALUE_TOO_LARGE');
     await rejects(db.get(42 as unknown as string), 'BAD_REQUEST');
+    await rejects(db.get('half a pair \ud800'), 'BAD_KEY');
+    await rejects(db.put('k', '\udc00'), 'BAD_REQUEST');
     await rejects(db.put('k', 'v', { ifVersion: -1 }), 'BAD_REQUEST');
     await rejects(db.put('k', 'v', { ifVersion: 1, ifAbsent: true }), 'BAD_REQUEST');
     assert.equal(cluster.served('kv.put') + cluster.served('kv.get'), 0, 'nothing was sent');
     await db.put('x'.repeat(KEY_BYTES_MAX), 'the largest key is fine');
+    await db.put('\u{1F600}', 'a surrogate pair is fine');
+    assert.equal((await db.get('\u{1F600}'))?.text(), 'a surrogate pair is fine');
   });
 
   test('connect() rejects bad options and unreachable clusters', async () => {
