@@ -313,7 +313,10 @@ export class EdictClient {
         if (remainingMs <= 0 || this.closing !== null) throw last;
         try {
           const timeoutMs = Math.min(remainingMs, this.options.attemptTimeoutMs);
-          this.routes.maybeInstall(await this.links.request(address, 'cluster.map', {}, timeoutMs));
+          const table = await this.links.request(address, 'cluster.map', {}, timeoutMs);
+          if (this.routes.maybeInstall(table)) {
+            this.links.retain(new Set([...this.routes.nodeAddresses(), ...this.options.endpoints]));
+          }
           return;
         } catch (error) {
           last = asEdictError(error);

@@ -113,6 +113,16 @@ export class Links {
     void stopped.finally(() => this.stopping.delete(stopped));
   }
 
+  /**
+   * Closes the connections to every address not in `keep` (a node that left the routing table),
+   * so that the client stops reconnecting to it. Requests in flight on them are answered first.
+   */
+  retain(keep: ReadonlySet<string>): void {
+    for (const address of [...this.links.keys()]) {
+      if (!keep.has(address)) this.drop(address);
+    }
+  }
+
   /** Closes every connection, after the requests in flight on them are answered. */
   async close(): Promise<void> {
     this.closed = true;

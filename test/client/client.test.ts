@@ -171,6 +171,23 @@ describe('client: routing changes', () => {
     assert.equal(db.mapVersion, 2);
   });
 
+  test('a node that leaves the routing table is disconnected', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster, { endpoints: [cluster.node(1).address] });
+    for (let i = 0; i < 20; i += 1) await db.put(`leave-${i}`, 'v');
+    assert.equal(db.connectionCount, 3);
+    cluster.moveLeadership(3, 2);
+    cluster.table = {
+      ...cluster.table,
+      nodes: cluster.table.nodes.filter((node) => node.id !== 3),
+    };
+    // Node 3, still up, redirects the keys it led; the refreshed table no longer lists it.
+    for (let i = 0; i < 20; i += 1) await db.put(`leave-${i}`, 'w');
+    assert.ok(cluster.node(3).redirected > 0);
+    assert.equal(db.mapVersion, 2);
+    assert.equal(db.connectionCount, 2);
+  });
+
   test('connect() skips seeds that are down', async () => {
     const cluster = await FakeCluster.start(cleanup);
     const dead = cluster.node(1).address;
