@@ -188,6 +188,34 @@ describe('client: routing changes', () => {
     assert.equal(db.connectionCount, 2);
   });
 
+  test('follows a leaderHint when the map version did not change', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    const key = keyLedBy(cluster, 1);
+    cluster.install(
+      1,
+      cluster.leaders().map((leader) => (leader === 1 ? 2 : leader)),
+    );
+    await db.put(key, 'hinted');
+    assert.equal(cluster.node(1).redirected, 1);
+    assert.equal(cluster.node(2).count('kv.put'), 1, 'the hinted node served it');
+    assert.equal(cluster.node(2).count('cluster.map'), 0, 'no refresh for the same version');
+  });
+
+  test('a node restarted on the same port is reconnected to', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    const key = keyLedBy(cluster, 2);
+    await db.put(key, 'before');
+    const port = Number(cluster.node(2).address.split(':')[1]);
+    await cluster.node(2).stop();
+    const put = db.put(key, 'after'); // retried with backoff until the node is back
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await cluster.node(2).start(port);
+    await put;
+    assert.equal((await db.get(key))?.text(), 'after');
+  });
+
   test('connect() skips seeds that are down', async () => {
     const cluster = await FakeCluster.start(cleanup);
     const dead = cluster.node(1).address;
