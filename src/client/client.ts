@@ -254,17 +254,7 @@ export class EdictClient {
       if (stamp !== null) this.seqs.end(stamp);
     }
     this.throwIfClosed(unknown);
-    // Out of time or attempts. An earlier attempt may have taken effect even if the last one
-    // certainly did not: the caller must hear "outcome unknown".
-    if (unknown !== null && !UNKNOWN_RETRIES.has(last.code)) {
-      throw new EdictError(
-        'TIMEOUT',
-        `gave up with the outcome unknown: an attempt failed with ${unknown.code}, the last with ${last.code}`,
-        { lastCode: last.code, unknownCode: unknown.code },
-        { cause: last },
-      );
-    }
-    throw last;
+    throw giveUp(unknown, last);
   }
 
   /** The node for attempt `attempt` of an operation on `key`: its bucket's leader, or a seed. */
@@ -364,6 +354,20 @@ export class EdictClient {
     }
     throw new EdictError('UNAVAILABLE', 'the client is closed');
   }
+}
+
+/**
+ * The error of an operation out of time or attempts. An earlier attempt may have taken effect even
+ * if the last one certainly did not: then the caller must hear "outcome unknown" (`TIMEOUT`).
+ */
+function giveUp(unknown: EdictError | null, last: EdictError): EdictError {
+  if (unknown === null || UNKNOWN_RETRIES.has(last.code)) return last;
+  return new EdictError(
+    'TIMEOUT',
+    `gave up with the outcome unknown: an attempt failed with ${unknown.code}, the last with ${last.code}`,
+    { lastCode: last.code, unknownCode: unknown.code },
+    { cause: last },
+  );
 }
 
 function encodeKey(key: Key): Uint8Array {
