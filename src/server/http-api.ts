@@ -11,7 +11,8 @@
  *   GET    /metrics       Prometheus metrics
  *
  * Keys are the percent-decoded path after `/v1/kv/`, as UTF-8. Errors are JSON `{code, message}`
- * with a fitting status. Bodies are read with a hard limit and never buffered past it.
+ * with a fitting status; `WRONG_LEADER` and `STALE_MAP` are 421 (Misdirected Request) with
+ * `details: {leaderHint?, mapVersion}`. Bodies are read with a hard limit and never buffered past it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -32,6 +33,10 @@ const STATUS: Record<string, number> = {
   VALUE_TOO_LARGE: 413,
   UNAVAILABLE: 503,
   TIMEOUT: 504,
+  // This node cannot serve the key now; a client refreshes `/v1/map` and asks the leader.
+  WRONG_LEADER: 421,
+  STALE_MAP: 421,
+  QUEUE_FULL: 503,
 };
 
 export interface HttpApiOptions {
@@ -207,10 +212,17 @@ function sendError(res: ServerResponse, error: unknown): void {
     res.destroy();
     return;
   }
-  const allow = error instanceof EdictError ? error.details?.allow : undefined;
+  const details = error instanceof EdictError ? error.details : undefined;
+  const allow = details?.allow;
   if (typeof allow === 'string') res.setHeader('Allow', allow);
   // The rest of an oversized body is not read: close rather than drain it.
   if (code === 'VALUE_TOO_LARGE') res.setHeader('Connection', 'close');
   if (status === 503) res.setHeader('Retry-After', '1');
-  sendJson(res, status, { code, message: status === 500 ? 'internal error' : message });
+  // A redirect's details (leaderHint, mapVersion) tell a client where to go; nothing else leaks.
+  const redirect = status === 421 && details !== undefined ? { details } : {};
+  sendJson(res, status, {
+    code,
+    message: status === 500 ? 'internal error' : message,
+    ...redirect,
+  });
 }

@@ -3,6 +3,7 @@
  * implements it by routing each key to its bucket's leader; tests implement it in memory. Every
  * method either resolves or rejects with an error carrying a stable `code` (see `ServiceErrorCode`).
  */
+import { EdictError } from '../errors.js';
 
 /** A stored value and the version that wrote it. Versions of one key only grow. */
 export interface Versioned {
@@ -50,14 +51,52 @@ export interface RoutingTable {
   readonly buckets: readonly RoutingEntry[];
 }
 
+/**
+ * A client session's stamp on a write, for exactly-once retries (DESIGN.md 1 and 4.5). A client
+ * numbers its writes 1, 2, 3, ... and sends a retried write with the same `seq`; the service applies
+ * each (clientId, seq) at most once and answers a repeat with the first result (value or error).
+ */
+export interface ClientSession {
+  /** Random id chosen by the client for its lifetime; 1 to 128 characters. */
+  readonly clientId: string;
+  /** Positive, unique per write of this client; a retry reuses it. */
+  readonly seq: number;
+  /**
+   * Every seq below this one has been answered to the client (or given up on), so the service may
+   * forget their results and must not apply them if they arrive late. Optional; at most `seq`.
+   */
+  readonly ackedBelow?: number;
+}
+
+/** What a front end knows about a request beyond its key and value. */
+export interface KvCallContext {
+  /** The client's session stamp; writes only. Without one, a retried write may apply twice. */
+  readonly session?: ClientSession;
+  /**
+   * The version of the routing table the client routed by. A service that finds it older than its
+   * own may answer `STALE_MAP` or `WRONG_LEADER` with `details.mapVersion`.
+   */
+  readonly mapVersion?: number;
+}
+
+/**
+ * The cluster as the front ends see it. Routing is the service's job: when this node does not lead
+ * the key's bucket and cannot forward the request, it rejects with {@link wrongLeader} (the client
+ * then refreshes its routing table and retries there).
+ */
 export interface KvService {
-  get(key: Uint8Array): Promise<Versioned | null>;
+  get(key: Uint8Array, context?: KvCallContext): Promise<Versioned | null>;
   put(
     key: Uint8Array,
     value: Uint8Array,
     conditions: WriteConditions,
+    context?: KvCallContext,
   ): Promise<{ version: number }>;
-  delete(key: Uint8Array, conditions: WriteConditions): Promise<{ version: number } | null>;
+  delete(
+    key: Uint8Array,
+    conditions: WriteConditions,
+    context?: KvCallContext,
+  ): Promise<{ version: number } | null>;
   status(): Promise<ClusterStatus>;
   map(): Promise<RoutingTable>;
   /** Asks the conductor to move every bucket off `node`; resolves once the request is recorded. */
@@ -65,9 +104,36 @@ export interface KvService {
 }
 
 /**
+ * The error a service raises for a key whose bucket this node does not lead: `leaderHint` is the
+ * leader's node id when known (else null), `mapVersion` the version of this node's routing table.
+ */
+export function wrongLeader(
+  bucket: number,
+  leaderHint: number | null,
+  mapVersion: number,
+): EdictError {
+  return new EdictError('WRONG_LEADER', `this node does not lead bucket ${bucket}`, {
+    bucket,
+    leaderHint,
+    mapVersion,
+  });
+}
+
+/** The error a service raises when the request was routed by a routing table older than its own. */
+export function staleMap(clientMapVersion: number, mapVersion: number): EdictError {
+  return new EdictError(
+    'STALE_MAP',
+    `routed by map version ${clientMapVersion}; the current one is ${mapVersion}`,
+    { mapVersion },
+  );
+}
+
+/**
  * A KvService rejects with an `EdictError` (src/errors.ts): `CONDITION_FAILED` when a write's
  * condition did not hold, `UNAVAILABLE` when no leader can be reached now (retry later), `TIMEOUT`
  * when the outcome is unknown, `KEY_TOO_LARGE`/`VALUE_TOO_LARGE`/`BAD_REQUEST` for bad input,
- * `UNKNOWN_NODE` for a drain of a node that is not a member.
+ * `UNKNOWN_NODE` for a drain of a node that is not a member, `WRONG_LEADER` ({@link wrongLeader})
+ * when this node does not lead the key's bucket, `STALE_MAP` ({@link staleMap}) when the request
+ * was routed by an older routing table and this node will not serve it.
  */
 export type { ErrorCode as ServiceErrorCode } from '../errors.js';

@@ -146,7 +146,13 @@ describe('HTTP API: bad input', () => {
     const odd = await fetch(`${base}/v1/kv/k`);
     assert.equal(odd.status, 500);
     assert.deepEqual(await json(odd), { code: 'SOMETHING_ODD', message: 'internal error' });
+    service.failWith = 'WRONG_LEADER';
+    service.failWithDetails = { bucket: 3, leaderHint: 2, mapVersion: 9 };
+    const redirect = await fetch(`${base}/v1/kv/k`);
+    assert.equal(redirect.status, 421);
+    assert.deepEqual((await json(redirect)).details, { bucket: 3, leaderHint: 2, mapVersion: 9 });
     service.failWith = null;
+    service.failWithDetails = undefined;
     assert.equal((await fetch(`${base}/v1/kv/greeting`)).status, 200, 'still serving');
   });
 });

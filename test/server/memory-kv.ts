@@ -1,9 +1,13 @@
 /**
  * An in-memory KvService for testing the front ends: one global version counter, conditions
- * checked like the real service. Not a cluster: it has one copy and no durability.
+ * checked like the real service, and per-session deduplication of writes (DESIGN.md 4.5): a write
+ * stamped (clientId, seq) is applied at most once and a repeat is answered with the first result,
+ * error included. Not a cluster: it has one copy and no durability.
  */
 import type {
+  ClientSession,
   ClusterStatus,
+  KvCallContext,
   KvService,
   RoutingTable,
   Versioned,
@@ -11,15 +15,32 @@ import type {
 } from '../../src/server/kv-service.js';
 import { EdictError, type ErrorCode } from '../../src/errors.js';
 
+type Outcome = { ok: true; value: { version: number } | null } | { ok: false; error: unknown };
+
+/** What the service remembers of one client: the results of its writes not yet acknowledged. */
+interface SessionState {
+  ackedBelow: number;
+  readonly results: Map<number, Outcome>;
+}
+
 export class MemoryKv implements KvService {
   private readonly data = new Map<string, Versioned>();
+  private readonly sessions = new Map<string, SessionState>();
   private version = 0;
   /** When set, every call rejects with this code (to test error mapping). */
   failWith: string | null = null;
+  /** Details of the injected error. */
+  failWithDetails: Record<string, unknown> | undefined = undefined;
+  /** Writes applied (not answered from the session table); for exactly-once tests. */
+  writesApplied = 0;
 
   private check(key: Uint8Array, c: WriteConditions): Versioned | undefined {
     if (this.failWith !== null)
-      throw new EdictError(this.failWith as ErrorCode, `injected ${this.failWith}`);
+      throw new EdictError(
+        this.failWith as ErrorCode,
+        `injected ${this.failWith}`,
+        this.failWithDetails,
+      );
     const current = this.data.get(Buffer.from(key).toString('hex'));
     if (c.ifExists === true && current === undefined)
       throw new EdictError('CONDITION_FAILED', 'absent');
@@ -31,24 +52,79 @@ export class MemoryKv implements KvService {
     return current;
   }
 
+  /** Applies `write` once per session seq; a repeat gets the recorded outcome. */
+  private once<T extends { version: number } | null>(
+    session: ClientSession | undefined,
+    write: () => T,
+  ): T {
+    if (session === undefined) return write();
+    let state = this.sessions.get(session.clientId);
+    if (state === undefined) {
+      state = { ackedBelow: 0, results: new Map() };
+      this.sessions.set(session.clientId, state);
+    }
+    if (session.seq < state.ackedBelow) {
+      throw new EdictError('BAD_REQUEST', `seq ${session.seq} was already acknowledged`);
+    }
+    if (session.ackedBelow !== undefined && session.ackedBelow > state.ackedBelow) {
+      state.ackedBelow = session.ackedBelow;
+      for (const seq of [...state.results.keys()]) {
+        if (seq < state.ackedBelow) state.results.delete(seq);
+      }
+    }
+    const seen = state.results.get(session.seq);
+    if (seen !== undefined) {
+      if (seen.ok) return seen.value as T;
+      throw seen.error;
+    }
+    try {
+      const value = write();
+      state.results.set(session.seq, { ok: true, value });
+      return value;
+    } catch (error) {
+      state.results.set(session.seq, { ok: false, error });
+      throw error;
+    }
+  }
+
+  /** Results remembered for `clientId` (to check that acknowledged ones are forgotten). */
+  sessionResults(clientId: string): number {
+    return this.sessions.get(clientId)?.results.size ?? 0;
+  }
+
   async get(key: Uint8Array): Promise<Versioned | null> {
     this.check(key, {});
     return this.data.get(Buffer.from(key).toString('hex')) ?? null;
   }
 
-  async put(key: Uint8Array, value: Uint8Array, c: WriteConditions): Promise<{ version: number }> {
-    this.check(key, c);
-    this.version += 1;
-    this.data.set(Buffer.from(key).toString('hex'), { value, version: this.version });
-    return { version: this.version };
+  async put(
+    key: Uint8Array,
+    value: Uint8Array,
+    c: WriteConditions,
+    context?: KvCallContext,
+  ): Promise<{ version: number }> {
+    return this.once(context?.session, () => {
+      this.check(key, c);
+      this.version += 1;
+      this.writesApplied += 1;
+      this.data.set(Buffer.from(key).toString('hex'), { value, version: this.version });
+      return { version: this.version };
+    });
   }
 
-  async delete(key: Uint8Array, c: WriteConditions): Promise<{ version: number } | null> {
-    const current = this.check(key, c);
-    if (current === undefined) return null;
-    this.data.delete(Buffer.from(key).toString('hex'));
-    this.version += 1;
-    return { version: this.version };
+  async delete(
+    key: Uint8Array,
+    c: WriteConditions,
+    context?: KvCallContext,
+  ): Promise<{ version: number } | null> {
+    return this.once(context?.session, () => {
+      const current = this.check(key, c);
+      if (current === undefined) return null;
+      this.data.delete(Buffer.from(key).toString('hex'));
+      this.version += 1;
+      this.writesApplied += 1;
+      return { version: this.version };
+    });
   }
 
   async status(): Promise<ClusterStatus> {
