@@ -45,11 +45,13 @@ import { recover, type RecoveryReport } from './recovery.js';
 import { SegmentLog, type PendingRecord } from './segment-log.js';
 import { SnapshotRegistry, type Pin, type Snapshot } from './snapshots.js';
 import { exportChunks, installChunks, type BucketChunk } from './transfer.js';
+import { verifyStore, type VerifyReport } from './verify.js';
 import { encodeApply, encodeBucketGeneration, type Op } from './wal-records.js';
 
 export type { Op } from './wal-records.js';
 export type { Snapshot } from './snapshots.js';
 export type { BucketChunk } from './transfer.js';
+export type { VerifyReport } from './verify.js';
 
 /** One committed entry of a bucket log. */
 export interface Entry {
@@ -396,6 +398,21 @@ export class Engine {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Checks every row, pointer and live-byte count, and (by default) every value's checksum; throws
+   * `STORAGE_CORRUPT` on the first inconsistency. Reads the whole index: a tool, not a hot path.
+   */
+  verify(options: { readValues?: boolean } = {}): VerifyReport {
+    this.checkUsable();
+    const parts = {
+      memtable: this.memtable,
+      log: this.log,
+      buckets: this.buckets,
+      snapshots: this.snapshots,
+    };
+    return verifyStore(parts, options.readValues ?? true);
   }
 
   /** Runs pending background maintenance to completion now (tests and tools). */

@@ -60,20 +60,11 @@ export class MemoryIndexData {
   commits = 0;
 }
 
-/** Fault hooks of {@link MemoryIndexStore}, for crash-point tests. */
-export interface MemoryIndexFaults {
-  /** Called before a commit takes effect; throwing aborts the commit (a crash before it). */
-  beforeCommit?(): void;
-}
-
 /** An {@link IndexStore} in memory: commits are atomic and "durable" in {@link MemoryIndexData}. */
 export class MemoryIndexStore implements IndexStore {
   private closed = false;
 
-  constructor(
-    readonly data: MemoryIndexData = new MemoryIndexData(),
-    private readonly faults: MemoryIndexFaults = {},
-  ) {}
+  constructor(readonly data: MemoryIndexData = new MemoryIndexData()) {}
 
   get(table: Table, key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
@@ -95,9 +86,9 @@ export class MemoryIndexStore implements IndexStore {
 
   commit(writes: readonly IndexWrite[]): void {
     this.checkOpen();
-    this.faults.beforeCommit?.();
+    // Check everything first, so that a bad write leaves no part of the commit behind.
+    for (const write of writes) assert(write.key.length > 0, 'index keys are not empty');
     for (const write of writes) {
-      assert(write.key.length > 0, 'index keys are not empty');
       const map = this.data.tables[write.table] as SortedMap<Buffer>;
       const key = toKeyString(write.key);
       if (write.value === null) map.delete(key);
