@@ -347,7 +347,9 @@ export class SegmentLog {
     if (bytes.length !== pointer.length) throw corruptError(name, pointer.offset, 'short value');
     if (crc32c(bytes) !== pointer.crc)
       throw corruptError(name, pointer.offset, 'value checksum mismatch');
-    return bytes;
+    return Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   }
 
   /** Keeps segment `id` from being removed until {@link unprotect}. */
