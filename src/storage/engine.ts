@@ -156,7 +156,13 @@ export class Engine {
       this.snapshots,
       options.inlineValueBytesMax,
     );
-    this.commit = new GroupCommit(this.log, options, this.schedule, () => this.afterBatch());
+    this.commit = new GroupCommit(
+      this.log,
+      options,
+      this.schedule,
+      () => this.afterBatch(),
+      (error) => this.fail(error),
+    );
     const parts = {
       memtable: this.memtable,
       buckets: this.buckets,
@@ -441,20 +447,26 @@ export class Engine {
     };
   }
 
-  /** Flushes pending writes, waits for compaction, checkpoints and closes the files. */
+  /**
+   * Flushes pending writes, waits for compaction, checkpoints and closes the files. The files are
+   * closed even when the final checkpoint fails (the error is rethrown).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     for (const timer of this.timers) clearInterval(timer);
-    if (this.failure === null) {
-      this.commit.flush();
-      await this.compactor.stop();
-      if (this.failure === null) this.checkpoint();
+    try {
+      if (this.failure === null) {
+        this.commit.flush();
+        await this.compactor.stop();
+        if (this.failure === null) this.checkpoint();
+      }
+    } finally {
+      this.closed = true;
+      this.commit.fail(new StorageError('STORAGE_CLOSED', 'the storage engine is closed'));
+      this.snapshots.releaseAll();
+      this.components.fs.close();
+      await this.components.index.close();
     }
-    this.closed = true;
-    this.commit.fail(new StorageError('STORAGE_CLOSED', 'the storage engine is closed'));
-    this.snapshots.releaseAll();
-    this.components.fs.close();
-    await this.components.index.close();
   }
 
   /** @internal Validates and submits records; used by transfer.ts too. */

@@ -66,6 +66,8 @@ export class GroupCommit {
     private readonly schedule: (fn: () => void) => void,
     /** Called after each successful batch (roll segments, checkpoint when due). */
     private readonly afterBatch: () => void,
+    /** Called once, when a batch fails: the owner stops. */
+    private readonly onFailure: (error: Error) => void,
   ) {
     assert(options.queueRecordsMax >= 1, 'queueRecordsMax >= 1');
     assert(options.queueBytesMax >= 1, 'queueBytesMax >= 1');
@@ -142,7 +144,10 @@ export class GroupCommit {
 
   /** Stops: rejects everything queued now and everything submitted later with `error`. */
   fail(error: unknown): void {
-    if (this.failure === null) this.failure = toFailure(error);
+    if (this.failure === null) {
+      this.failure = toFailure(error);
+      this.onFailure(this.failure);
+    }
     const queued = this.queue;
     this.queue = [];
     this.queuedRecords = 0;

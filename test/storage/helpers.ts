@@ -46,8 +46,16 @@ export interface TestStore {
   cleanup(): void;
 }
 
-/** A store on the simulated disk with an in-memory index. */
-export function simStore(seed: number): TestStore {
+/** A FileSystem that acknowledges fdatasync without doing it: a planted bug for the checkers. */
+class IgnoresSync extends SimFileSystem {
+  override sync(): void {}
+}
+
+/**
+ * A store on the simulated disk with an in-memory index. With `ignoreSync`, the disk lies about
+ * fdatasync, to prove the crash checker catches lost acknowledged writes.
+ */
+export function simStore(seed: number, ignoreSync = false): TestStore {
   const prng = new Prng(seed);
   const disk = new SimDisk(prng.fork());
   const data = new MemoryIndexData();
@@ -59,7 +67,10 @@ export function simStore(seed: number): TestStore {
     async open(options = {}, crashAt = null) {
       crashes = new CrashPoints(crashAt);
       current = {
-        fs: new FaultyFileSystem(new SimFileSystem(disk), crashes),
+        fs: new FaultyFileSystem(
+          ignoreSync ? new IgnoresSync(disk) : new SimFileSystem(disk),
+          crashes,
+        ),
         index: new FaultyIndexStore(new MemoryIndexStore(data), crashes),
       };
       return Engine.open(current, { ...testOptions, ...options });
