@@ -110,7 +110,7 @@ export async function runSeed(
   stats: DriverStats,
 ): Promise<void> {
   const prng = new Prng(seed);
-  let acked = new Model();
+  const acked = new Model();
   let accepted = new Map<number, number>();
   let snapshots: { snapshot: Snapshot; model: Model }[] = [];
   let engine = await reopen();
