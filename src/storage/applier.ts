@@ -26,6 +26,7 @@ import {
 import { RECORD_HEADER_BYTES, RecordType } from './record.js';
 import type { RecordPosition, SegmentLog } from './segment-log.js';
 import type { SnapshotRegistry } from './snapshots.js';
+import { toKeyString } from './sorted-map.js';
 import { decodeWalRecord, type WalRecord } from './wal-records.js';
 
 const GC_MARK = Buffer.from([1]);
@@ -203,7 +204,8 @@ export class Applier {
   }
 
   private writeVersion(key: Buffer, added: StoredVersion, pins: readonly number[]): void {
-    const bytes = this.memtable.get(Table.Rows, key);
+    const keyString = toKeyString(key);
+    const bytes = this.memtable.get(Table.Rows, key, keyString);
     const current = bytes === undefined ? [] : decodeVersions(bytes);
     const { list, replaced } = pushVersion(current, added);
     const { kept, dropped } = pruneVersions(list, pins);
@@ -211,7 +213,7 @@ export class Applier {
     if (added.kind === 'pointer') this.log.addLive(added.pointer.segment, added.pointer.length);
     this.releasePointers(dropped);
     if (current.length === 0 && kept.length === 0) return;
-    this.setRow(key, current.length, kept);
+    this.setRow(key, current.length, kept, keyString);
   }
 
   private releasePointers(versions: readonly StoredVersion[]): void {
@@ -221,13 +223,18 @@ export class Applier {
   }
 
   /** Writes (or deletes, when `kept` is empty) a row and keeps its Gc mark in step. */
-  private setRow(key: Uint8Array, previousCount: number, kept: readonly StoredVersion[]): void {
-    if (kept.length === 0) this.memtable.delete(Table.Rows, key);
-    else this.memtable.put(Table.Rows, key, encodeVersions(kept));
+  private setRow(
+    key: Uint8Array,
+    previousCount: number,
+    kept: readonly StoredVersion[],
+    keyString = toKeyString(key),
+  ): void {
+    if (kept.length === 0) this.memtable.delete(Table.Rows, key, keyString);
+    else this.memtable.put(Table.Rows, key, encodeVersions(kept), keyString);
     const marked = previousCount > 1;
     const mark = kept.length > 1;
-    if (mark && !marked) this.memtable.put(Table.Gc, key, GC_MARK);
-    if (!mark && marked) this.memtable.delete(Table.Gc, key);
+    if (mark && !marked) this.memtable.put(Table.Gc, key, GC_MARK, keyString);
+    if (!mark && marked) this.memtable.delete(Table.Gc, key, keyString);
   }
 }
 

@@ -34,19 +34,22 @@ export class Memtable {
     return this.byteCount;
   }
 
-  /** The current value of `key`: the memtable's if it has one, else the store's. */
-  get(table: Table, key: Uint8Array): Uint8Array | undefined {
-    const pending = this.map(table).get(toKeyString(key));
+  /**
+   * The current value of `key`: the memtable's if it has one, else the store's. `keyString` is
+   * `toKeyString(key)`, passed by callers that already have it.
+   */
+  get(table: Table, key: Uint8Array, keyString = toKeyString(key)): Uint8Array | undefined {
+    const pending = this.map(table).get(keyString);
     if (pending !== undefined) return pending ?? undefined;
     return this.store.get(table, key);
   }
 
-  put(table: Table, key: Uint8Array, value: Buffer): void {
-    this.set(table, toKeyString(key), value);
+  put(table: Table, key: Uint8Array, value: Buffer, keyString = toKeyString(key)): void {
+    this.set(table, keyString, value);
   }
 
-  delete(table: Table, key: Uint8Array): void {
-    this.set(table, toKeyString(key), null);
+  delete(table: Table, key: Uint8Array, keyString = toKeyString(key)): void {
+    this.set(table, keyString, null);
   }
 
   /**
@@ -88,7 +91,7 @@ export class Memtable {
   flush(extra: readonly IndexWrite[]): void {
     const writes: IndexWrite[] = [];
     for (const table of TABLES) {
-      for (const [key, value] of this.map(table).range('', null)) {
+      for (const [key, value] of this.map(table).sortedEntries()) {
         writes.push({ table, key: fromKeyString(key), value });
       }
     }

@@ -78,18 +78,32 @@ export function frameHeader(
   payloadBytes: number,
   payloadCrc: number,
 ): Buffer {
+  const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  writeHeader(header, 0, type, seq, payloadBytes, payloadCrc);
+  return header;
+}
+
+/** Writes a record header into `out` at `at` (RECORD_HEADER_BYTES bytes); see {@link frameHeader}. */
+export function writeHeader(
+  out: Buffer,
+  at: number,
+  type: RecordType,
+  seq: number,
+  payloadBytes: number,
+  payloadCrc: number,
+): void {
   assert(RECORD_TYPES.has(type), `unknown record type ${type}`);
   assert(Number.isSafeInteger(seq) && seq >= 0, `bad record seq ${seq}`);
   assert(payloadBytes >= 0 && payloadBytes <= RECORD_PAYLOAD_BYTES_MAX, 'payload too large');
-  const header = Buffer.alloc(RECORD_HEADER_BYTES);
-  header.writeUInt32LE(RECORD_MAGIC, 0);
-  header.writeUInt32LE(payloadBytes, 8);
-  header.writeUInt8(type, 12);
-  header.writeUInt32LE(seq % 0x100000000, 16);
-  header.writeUInt32LE(Math.floor(seq / 0x100000000), 20);
-  header.writeUInt32LE(payloadCrc >>> 0, 24);
-  header.writeUInt32LE(crc32c(header.subarray(8, RECORD_HEADER_BYTES)), 4);
-  return header;
+  out.writeUInt32LE(RECORD_MAGIC, at);
+  out.writeUInt32LE(payloadBytes, at + 8);
+  out.writeUInt8(type, at + 12);
+  out.writeUInt8(0, at + 13);
+  out.writeUInt16LE(0, at + 14);
+  out.writeUInt32LE(seq % 0x100000000, at + 16);
+  out.writeUInt32LE(Math.floor(seq / 0x100000000), at + 20);
+  out.writeUInt32LE(payloadCrc >>> 0, at + 24);
+  out.writeUInt32LE(crc32c(out.subarray(at + 8, at + RECORD_HEADER_BYTES)), at + 4);
 }
 
 /** A whole record (header and payload) in one buffer. */

@@ -35,6 +35,7 @@ import {
   parseHeader,
   RECORD_HEADER_BYTES,
   RecordType,
+  writeHeader,
   type DecodedRecord,
   type RecordCheck,
 } from './record.js';
@@ -229,13 +230,16 @@ export class SegmentLog {
     const name = segmentFileName(SegmentKind.Wal, this.activeId);
     const chunks: Uint8Array[] = [];
     const positions: RecordPosition[] = [];
+    const headers = Buffer.allocUnsafe(RECORD_HEADER_BYTES * records.length);
     let offset = meta.bytes;
-    for (const r of records) {
-      chunks.push(frameHeader(r.type, this.nextSeqValue, r.payload.length, r.crc), r.payload);
+    records.forEach((r, i) => {
+      const at = i * RECORD_HEADER_BYTES;
+      writeHeader(headers, at, r.type, this.nextSeqValue, r.payload.length, r.crc);
+      chunks.push(headers.subarray(at, at + RECORD_HEADER_BYTES), r.payload);
       positions.push({ segment: this.activeId, offset });
       offset += RECORD_HEADER_BYTES + r.payload.length;
       this.nextSeqValue += 1;
-    }
+    });
     this.fs.append(name, chunks);
     this.fs.sync(name);
     meta.bytes = offset;
