@@ -53,6 +53,8 @@ export interface CompactionHooks {
   sleep(ms: number): Promise<void>;
   /** A durable checkpoint followed by garbage removal. */
   checkpoint(): void;
+  /** After each batch of relocations (the engine checkpoints when the memtable is full). */
+  afterStep(): void;
   /** The segment of the last checkpoint. */
   checkpointSegment(): number;
   /** Throws when the engine has stopped. */
@@ -148,7 +150,7 @@ export class Compactor {
       }
     }
     if (run.output !== null) this.parts.log.seal(run.output);
-    this.hooks.checkpoint();
+    if (run.segments.length > 0) this.hooks.checkpoint();
     return report(run, false);
   }
 
@@ -263,6 +265,7 @@ export class Compactor {
       }
       run.bytesWritten += RECORD_HEADER_BYTES + (records[i]?.payload.length ?? 0);
     });
+    this.hooks.afterStep();
   }
 
   /** Sleeps as long as the I/O budget requires (at least one event-loop turn). */

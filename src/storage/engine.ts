@@ -21,14 +21,13 @@
  */
 import { assert } from '../core/lib/assert.js';
 import type { BucketId, LogIndex } from '../core/lib/ids.js';
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../core/lib/limits.js';
+import { KEY_BYTES_MAX } from '../core/lib/limits.js';
 import { Applier } from './applier.js';
 import { BucketTable, type BucketState } from './buckets.js';
 import { Compactor, type CompactionReport } from './compaction.js';
 import { StorageError } from './errors.js';
-import type { FileSystem } from './file-system.js';
 import { GroupCommit, toFailure } from './group-commit.js';
-import { Table, type IndexStore } from './index-store.js';
+import { Table } from './index-store.js';
 import { Maintenance } from './maintenance.js';
 import { Memtable } from './memtable.js';
 import {
@@ -45,82 +44,26 @@ import { recover, type RecoveryReport } from './recovery.js';
 import { SegmentLog, type PendingRecord } from './segment-log.js';
 import { SnapshotRegistry, type Pin, type Snapshot } from './snapshots.js';
 import { exportChunks, installChunks, type BucketChunk } from './transfer.js';
+import type {
+  BucketInfo,
+  EngineComponents,
+  EngineStats,
+  Entry,
+  ReadOptions,
+  ScanQuery,
+  ScanResult,
+  ScanRow,
+  Versioned,
+} from './types.js';
+import { busy, checkBucket, checkKey, checkOps, invalid, scanBounds } from './validate.js';
 import { verifyStore, type VerifyReport } from './verify.js';
-import { encodeApply, encodeBucketGeneration, type Op } from './wal-records.js';
+import { encodeApply, encodeBucketGeneration } from './wal-records.js';
 
-export type { Op } from './wal-records.js';
 export type { Snapshot } from './snapshots.js';
+export type * from './types.js';
+export { checkKey, checkValue, prefixEnd } from './validate.js';
 export type { BucketChunk } from './transfer.js';
 export type { VerifyReport } from './verify.js';
-
-/** One committed entry of a bucket log. */
-export interface Entry {
-  readonly index: LogIndex;
-  readonly ops: readonly Op[];
-}
-
-/** Where a read looks: the latest version (default), a snapshot, or a pinned version. */
-export interface ReadOptions {
-  readonly snapshot?: Snapshot;
-  readonly atVersion?: number;
-}
-
-/** A value and the version (bucket log index) that wrote it. */
-export interface Versioned {
-  readonly value: Uint8Array;
-  readonly version: LogIndex;
-}
-
-/** A scan: keys with `prefix`, or in [start, end) (either bound optional), at most `limit`. */
-export interface ScanQuery extends ReadOptions {
-  readonly prefix?: Uint8Array;
-  readonly start?: Uint8Array;
-  readonly end?: Uint8Array;
-  readonly limit: number;
-}
-
-export interface ScanRow extends Versioned {
-  readonly key: Uint8Array;
-}
-
-export interface ScanResult {
-  /** Rows in ascending key order. */
-  readonly rows: readonly ScanRow[];
-  /** Where to continue when `limit` rows were returned (the next scan may be empty), else null. */
-  readonly resumeAt: Uint8Array | null;
-}
-
-/** What the engine knows of a bucket. */
-export interface BucketInfo {
-  readonly bucket: BucketId;
-  readonly appliedIndex: LogIndex;
-  readonly generation: number;
-  readonly installing: boolean;
-}
-
-export interface EngineStats {
-  readonly batches: number;
-  readonly records: number;
-  readonly payloadBytes: number;
-  readonly checkpoints: number;
-  readonly segments: number;
-  readonly segmentBytes: number;
-  readonly liveBytes: number;
-  readonly memtableRows: number;
-  readonly snapshots: number;
-}
-
-/** What the engine runs on. */
-export interface EngineComponents {
-  readonly fs: FileSystem;
-  readonly index: IndexStore;
-  /** Runs `fn` after the current event-loop turn; `setImmediate` by default. */
-  readonly schedule?: (fn: () => void) => void;
-  /** Milliseconds of a monotonic clock; `performance.now` by default. */
-  readonly now?: () => number;
-  /** Resolves after `ms` milliseconds; a `setTimeout` promise by default. */
-  readonly sleep?: (ms: number) => Promise<void>;
-}
 
 export class Engine {
   /** What recovery found when this engine opened. */
@@ -179,6 +122,7 @@ export class Engine {
       now: components.now ?? (() => performance.now()),
       sleep: components.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
       checkpoint: () => this.checkpoint(),
+      afterStep: () => this.maybeCheckpoint(),
       checkpointSegment: () => this.lastCheckpoint.segment,
       check: () => this.checkUsable(),
     });
@@ -227,7 +171,7 @@ export class Engine {
           throw invalid(`entry indexes must be increasing integers >= 1 (got ${entry.index})`);
         }
         previous = entry.index;
-        this.checkOps(entry.ops);
+        checkOps(entry.ops, this.options.opsPerEntryMax);
         if (entry.index <= accepted) continue;
         const payload = encodeApply(bucket, generation, entry.index, entry.ops);
         if (payload.length > RECORD_PAYLOAD_BYTES_MAX) {
@@ -284,7 +228,8 @@ export class Engine {
       if (v === undefined || v.kind === 'tombstone') continue;
       const userKey = Buffer.from(key.subarray(8));
       rows.push({ key: userKey, value: this.materialize(v), version: v.version as LogIndex });
-      if (rows.length === limit) return { rows, resumeAt: Buffer.concat([userKey, ZERO]) };
+      if (rows.length === limit)
+        return { rows, resumeAt: Buffer.concat([userKey, Buffer.from([0])]) };
     }
     return { rows, resumeAt: null };
   }
@@ -572,20 +517,6 @@ export class Engine {
     return this.log.readValue(v.pointer);
   }
 
-  private checkOps(ops: readonly Op[]): void {
-    if (ops.length > this.options.opsPerEntryMax) {
-      throw new StorageError('ENTRY_TOO_LARGE', `${ops.length} ops in one entry`, {
-        ops: ops.length,
-        limit: this.options.opsPerEntryMax,
-      });
-    }
-    for (const op of ops) {
-      checkKey(op.key);
-      if (op.kind === 'put') checkValue(op.value);
-      else if (op.kind !== 'delete') throw invalid('an op is a put or a delete');
-    }
-  }
-
   private checkSnapshot(snapshot: Snapshot): void {
     if (!this.snapshots.owns(snapshot))
       throw invalid('the snapshot is released or not from this engine');
@@ -639,73 +570,6 @@ export class Engine {
     this.commit.fail(this.failure);
     for (const timer of this.timers) clearInterval(timer);
   }
-}
-
-const ZERO = Buffer.from([0]);
-
-function checkBucket(bucket: number): void {
-  if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket > 0xffffffff) {
-    throw invalid(`bad bucket ${bucket}`);
-  }
-}
-
-/** Throws the typed error for a key that is empty or too large. */
-export function checkKey(key: Uint8Array): void {
-  if (!(key instanceof Uint8Array)) throw invalid('keys are Uint8Array');
-  if (key.length === 0) throw new StorageError('KEY_EMPTY', 'keys are not empty');
-  if (key.length > KEY_BYTES_MAX) {
-    throw new StorageError('KEY_TOO_LARGE', `key of ${key.length} bytes`, {
-      bytes: key.length,
-      limit: KEY_BYTES_MAX,
-    });
-  }
-}
-
-/** Throws the typed error for a value that is too large. */
-export function checkValue(value: Uint8Array): void {
-  if (!(value instanceof Uint8Array)) throw invalid('values are Uint8Array');
-  if (value.length > VALUE_BYTES_MAX) {
-    throw new StorageError('VALUE_TOO_LARGE', `value of ${value.length} bytes`, {
-      bytes: value.length,
-      limit: VALUE_BYTES_MAX,
-    });
-  }
-}
-
-/** [start, end) of a scan in user-key space; end null: to the end of the bucket. */
-function scanBounds(query: ScanQuery): [Uint8Array, Uint8Array | null] {
-  if (query.prefix !== undefined) {
-    if (query.start !== undefined || query.end !== undefined) {
-      throw invalid('give a prefix or start/end, not both');
-    }
-    if (query.prefix.length > KEY_BYTES_MAX) checkKey(query.prefix);
-    return [query.prefix, prefixEnd(query.prefix)];
-  }
-  const start = query.start ?? new Uint8Array(0);
-  const end = query.end ?? null;
-  if (start.length > KEY_BYTES_MAX) checkKey(start);
-  if (end !== null && end.length > KEY_BYTES_MAX) checkKey(end);
-  return [start, end];
-}
-
-/** The first key after every key with `prefix`, or null when there is none (all 0xff). */
-export function prefixEnd(prefix: Uint8Array): Uint8Array | null {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if ((end[i] as number) < 0xff) {
-      end[i] = (end[i] as number) + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return null;
-}
-
-function invalid(message: string): StorageError {
-  return new StorageError('INVALID_ARGUMENT', message);
-}
-
-function busy(bucket: number): StorageError {
-  return new StorageError('BUCKET_BUSY', `bucket ${bucket} is being installed`, { bucket });
 }
 
 assert(KEY_BYTES_MAX + 8 < 0xffff, 'row keys fit the u16 key lengths of records');
