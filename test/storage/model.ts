@@ -102,6 +102,12 @@ export interface DriverStats {
   operations: number;
 }
 
+/** An operation submitted to the engine, with its effects on the model in log order. */
+interface Pending {
+  readonly promise: Promise<unknown>;
+  readonly effects: readonly Effect[];
+}
+
 /** Runs one seed: random operations with crashes against `store`, checked against the model. */
 export async function runSeed(
   seed: number,
@@ -109,65 +115,114 @@ export async function runSeed(
   options: DriverOptions,
   stats: DriverStats,
 ): Promise<void> {
-  const prng = new Prng(seed);
-  const acked = new Model();
-  let accepted = new Map<number, number>();
-  let snapshots: { snapshot: Snapshot; model: Model }[] = [];
-  let engine = await reopen();
+  const driver = new Driver(new Prng(seed), store, options, stats);
+  await driver.run();
+}
 
-  async function reopen(): Promise<Engine> {
+/** One seed's run; see the file comment. */
+class Driver {
+  private readonly acked = new Model();
+  private accepted = new Map<number, number>();
+  private snapshots: { snapshot: Snapshot; model: Model }[] = [];
+  private engine!: Engine;
+
+  constructor(
+    private readonly prng: Prng,
+    private readonly store: TestStore,
+    private readonly options: DriverOptions,
+    private readonly stats: DriverStats,
+  ) {}
+
+  async run(): Promise<void> {
+    this.engine = await this.reopen();
+    for (let step = 0; step < this.options.steps; step++) {
+      this.stats.operations += 1;
+      await this.step(this.prng.int(100));
+      if (this.crashed) await this.recover([]);
+      else this.checkReads();
+    }
+    if (!this.crashed) {
+      this.engine.verify();
+      await this.engine.close().catch(() => undefined);
+    }
+  }
+
+  private get crashed(): boolean {
+    return this.store.crashes().fired;
+  }
+
+  private async step(roll: number): Promise<void> {
+    const { engine, snapshots, prng } = this;
+    if (roll < 45) await this.settle(this.submitWrites());
+    else if (roll < 50) await this.drop();
+    else if (roll < 57) await this.transfer();
+    else if (roll < 63 && snapshots.length < 3) {
+      snapshots.push({ snapshot: engine.openSnapshot(), model: this.acked.clone() });
+    } else if (roll < 68 && snapshots.length > 0) {
+      snapshots.splice(prng.int(snapshots.length), 1)[0]?.snapshot.release();
+    } else if (roll < 73) await this.guard(() => engine.checkpoint());
+    else if (roll < 78) await this.guard(() => engine.compact());
+    else if (roll < 82) await this.guard(() => engine.runMaintenance());
+    else if (roll < 85) await this.restart();
+    else if (roll < 90) await this.guard(() => engine.verify());
+  }
+
+  /** Opens the engine, crashing (at a drawn crash point) and retrying during recovery. */
+  private async reopen(): Promise<Engine> {
+    const { prng, options } = this;
     for (let attempt = 0; ; attempt++) {
+      // Recovery itself takes a handful of mutating calls; a third of the crash points land there.
+      const within = prng.chance(0.33) ? 8 : options.crashWithin;
       const crashAt =
-        attempt < 3 && prng.chance(options.crashProbability)
-          ? prng.range(1, options.crashWithin)
-          : null;
+        attempt < 3 && prng.chance(options.crashProbability) ? prng.range(1, within) : null;
       try {
-        const opened = await store.open({}, crashAt);
-        accepted = new Map(allBuckets().map((id) => [id, opened.appliedIndex(B(id))]));
+        const opened = await this.store.open({}, crashAt);
+        this.accepted = new Map(allBuckets().map((id) => [id, opened.appliedIndex(B(id))]));
         return opened;
       } catch (error) {
         if (!isSimulatedCrash(error)) throw error;
-        stats.crashesDuringRecovery += 1;
-        await store.crash();
+        this.stats.crashesDuringRecovery += 1;
+        await this.store.crash();
       }
     }
   }
 
+  /** A clean close and reopen (which may itself meet the crash point). */
+  private async restart(): Promise<void> {
+    await this.engine.close().catch((error: unknown) => {
+      if (!isSimulatedCrash(error)) throw error;
+    });
+    if (this.crashed) return;
+    this.snapshots = [];
+    this.engine = await this.reopen();
+  }
+
   /** After a crash: reopen, and find which prefix of `inFlight` the recovered state holds. */
-  async function recover(inFlight: readonly Effect[]): Promise<void> {
-    stats.crashes += 1;
-    snapshots = [];
-    await store.crash();
-    engine = await reopen();
-    const actual = engineState(engine, allBuckets());
-    let candidate = acked.clone();
-    const matches: number[] = [];
+  private async recover(inFlight: readonly Effect[]): Promise<void> {
+    this.stats.crashes += 1;
+    this.snapshots = [];
+    await this.store.crash();
+    this.engine = await this.reopen();
+    const actual = engineState(this.engine, allBuckets());
+    let candidate = this.acked.clone();
+    let matched = -1;
     for (let k = 0; ; k++) {
-      if (assertSame(actual, modelState(candidate, allBuckets()))) matches.push(k);
+      if (assertSame(actual, modelState(candidate, allBuckets()))) matched = k;
       if (k === inFlight.length) break;
       candidate = candidate.clone();
       (inFlight[k] as Effect)(candidate);
     }
-    if (matches.length === 0) {
-      const want = modelState(acked, allBuckets());
-      if (process.env['STORAGE_DEBUG'] !== undefined) {
-        let c = acked.clone();
-        for (let k = 0; k < inFlight.length; k++) {
-          c = c.clone();
-          (inFlight[k] as Effect)(c);
-          console.log(`candidate ${k + 1}:\n${diff(actual, modelState(c, allBuckets()))}`);
-        }
-      }
+    if (matched < 0) {
       assert.fail(
         `recovered state is the acknowledged state plus no prefix of the ${inFlight.length} ` +
-          `operations in flight; against the acknowledged state:\n${diff(actual, want)}`,
+          `operations in flight; against the acknowledged state:\n` +
+          diff(actual, modelState(this.acked, allBuckets())),
       );
     }
-    const k = matches.at(-1) as number;
-    stats.inFlightRecovered += k;
-    stats.inFlightLost += inFlight.length - k;
-    for (const effect of inFlight.slice(0, k)) effect(acked);
-    engine.verify();
+    this.stats.inFlightRecovered += matched;
+    this.stats.inFlightLost += inFlight.length - matched;
+    for (const effect of inFlight.slice(0, matched)) effect(this.acked);
+    this.engine.verify();
   }
 
   /**
@@ -175,182 +230,158 @@ export async function runSeed(
    * resolves; recovers on a crash. An op's effects are its atomic parts in log order (one per
    * entry of an apply): a crash may keep a prefix of them.
    */
-  async function settle(ops: { promise: Promise<unknown>; effects: Effect[] }[]): Promise<void> {
+  private async settle(ops: readonly Pending[]): Promise<void> {
     const results = await Promise.allSettled(ops.map((o) => o.promise));
     const inFlight: Effect[] = [];
-    let crashed = false;
     results.forEach((r, i) => {
-      const op = ops[i] as (typeof ops)[number];
-      if (r.status === 'fulfilled' && !crashed) op.effects.forEach((effect) => effect(acked));
-      else if (r.status === 'fulfilled' && crashed) inFlight.push(...op.effects);
-      else if (r.status === 'rejected' && (isSimulatedCrash(r.reason) || store.crashes().fired)) {
-        crashed = true;
-        inFlight.push(...op.effects);
-      } else if (r.status === 'rejected') throw r.reason;
+      const op = ops[i] as Pending;
+      if (r.status === 'rejected' && !isSimulatedCrash(r.reason) && !this.crashed) throw r.reason;
+      if (r.status === 'fulfilled' && inFlight.length === 0)
+        op.effects.forEach((e) => e(this.acked));
+      else inFlight.push(...op.effects);
     });
-    if (crashed || store.crashes().fired) await recover(inFlight);
+    if (inFlight.length > 0 || this.crashed) await this.recover(inFlight);
   }
 
-  /** Runs a synchronous engine call; recovers if it meets the crash. */
-  async function guard(fn: () => void): Promise<void> {
+  /** Runs an engine call; recovers if it meets the crash. Returns whether it completed. */
+  private async guard(fn: () => unknown): Promise<boolean> {
     try {
-      fn();
+      await fn();
+      return true;
     } catch (error) {
-      if (!isSimulatedCrash(error) && !store.crashes().fired) throw error;
-      await recover([]);
+      if (!isSimulatedCrash(error) && !this.crashed) throw error;
+      await this.recover([]);
+      return false;
     }
   }
 
-  const keyFor = (bucket: number): Buffer => {
-    if (options.longKeys && prng.chance(0.1)) {
-      return Buffer.concat([Buffer.alloc(2000, 0x6c), Buffer.from([bucket, prng.int(4)])]);
+  private keyFor(bucket: number): Buffer {
+    if (this.options.longKeys && this.prng.chance(0.1)) {
+      return Buffer.concat([Buffer.alloc(2000, 0x6c), Buffer.from([bucket, this.prng.int(4)])]);
     }
-    return Buffer.from(`k${prng.int(12)}`);
-  };
-  const valueFor = (): Buffer => {
-    const size = prng.chance(0.5) ? prng.int(40) : 65 + prng.int(600);
-    const value = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) value[i] = prng.int(256);
-    return value;
-  };
+    return Buffer.from(`k${this.prng.int(12)}`);
+  }
 
-  function submitWrites(): { promise: Promise<unknown>; effects: Effect[] }[] {
-    const ops: { promise: Promise<unknown>; effects: Effect[] }[] = [];
+  private valueFor(): Buffer {
+    const size = this.prng.chance(0.5) ? this.prng.int(40) : 65 + this.prng.int(600);
+    const value = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) value[i] = this.prng.int(256);
+    return value;
+  }
+
+  /** Submits 1-4 applies (random buckets, 1-3 entries of 0-3 ops each) without waiting. */
+  private submitWrites(): Pending[] {
+    const { prng } = this;
+    const pending: Pending[] = [];
     for (let call = prng.range(1, 4); call > 0; call--) {
       const bucket = prng.int(BUCKETS);
       const entries: Entry[] = [];
-      let index = accepted.get(bucket) ?? 0;
+      let index = this.accepted.get(bucket) ?? 0;
       for (let e = prng.range(1, 3); e > 0; e--) {
         index += prng.chance(0.1) ? 2 : 1;
-        const ops_: Op[] = [];
+        const ops: Op[] = [];
         for (let o = prng.int(4); o > 0; o--) {
-          ops_.push(
+          const key = this.keyFor(bucket);
+          ops.push(
             prng.chance(0.25)
-              ? { kind: 'delete', key: keyFor(bucket) }
-              : { kind: 'put', key: keyFor(bucket), value: valueFor() },
+              ? { kind: 'delete', key }
+              : { kind: 'put', key, value: this.valueFor() },
           );
         }
-        entries.push({ index: I(index), ops: ops_ });
+        entries.push({ index: I(index), ops });
       }
-      accepted.set(bucket, index);
-      const effects = entries.map((e): Effect => (model) => {
-        const m = model.bucket(bucket);
-        for (const op of e.ops) {
-          if (op.kind === 'put')
-            m.rows.set(hex(op.key), { value: Buffer.from(op.value), version: e.index });
-          else m.rows.delete(hex(op.key));
-        }
-        m.applied = e.index;
-      });
-      ops.push({ promise: engine.apply(B(bucket), entries), effects });
+      this.accepted.set(bucket, index);
+      const effects = entries.map(
+        (e): Effect =>
+          (model) =>
+            applyEntry(model.bucket(bucket), e),
+      );
+      pending.push({ promise: this.engine.apply(B(bucket), entries), effects });
     }
-    return ops;
+    return pending;
   }
 
-  async function transfer(): Promise<void> {
+  /** Exports a bucket (at its latest version or at a snapshot) and installs it in another. */
+  private async transfer(): Promise<void> {
+    const { prng } = this;
     const from = prng.int(BUCKETS);
     const to = (from + 1 + prng.int(BUCKETS - 1)) % BUCKETS;
-    const pinned = snapshots.length > 0 && prng.chance(0.5) ? prng.pick(snapshots) : null;
-    let chunks: BucketChunk[];
-    try {
-      chunks = [];
-      for await (const c of engine.exportBucket(
-        B(from),
-        pinned === null ? {} : { snapshot: pinned.snapshot },
-      ))
-        chunks.push(c);
-    } catch (error) {
-      if (!isSimulatedCrash(error) && !store.crashes().fired) throw error;
-      return recover([]);
-    }
-    const source = (pinned?.model ?? acked).bucket(from);
+    const pinned = this.snapshots.length > 0 && prng.chance(0.5) ? prng.pick(this.snapshots) : null;
+    const chunks: BucketChunk[] = [];
+    const exported = await this.guard(async () => {
+      const options = pinned === null ? {} : { snapshot: pinned.snapshot };
+      for await (const c of this.engine.exportBucket(B(from), options)) chunks.push(c);
+    });
+    if (!exported) return;
+    const source = (pinned?.model ?? this.acked).bucket(from);
+    checkExport(chunks, source);
     const version = source.applied;
-    assert.equal(chunks[0]?.version ?? -1, version, 'export version');
-    const exported = chunks.flatMap((c) =>
-      c.rows.map((r) => `${hex(r.key)}=${hex(r.value)}@${r.version}`),
-    );
-    const want = [...source.rows].map(([k, r]) => `${k}=${hex(r.value)}@${r.version}`);
-    assert.deepEqual([...exported].sort(), [...want].sort(), 'export content');
     const rows = new Map(source.rows);
     const effect: Effect = (model) => {
-      const m = model.bucket(to);
-      m.applied = version;
-      m.rows = new Map(rows);
+      model.buckets.set(to, { applied: version, rows: new Map(rows) });
     };
     const stream = async function* (): AsyncGenerator<BucketChunk> {
       for (const c of chunks) yield await Promise.resolve(c);
     };
-    const promise = engine.installBucket(B(to), stream());
-    await settle([{ promise, effects: [effect] }]);
-    if (!store.crashes().fired) accepted.set(to, engine.appliedIndex(B(to)));
+    await this.settle([{ promise: this.engine.installBucket(B(to), stream()), effects: [effect] }]);
+    if (!this.crashed) this.accepted.set(to, this.engine.appliedIndex(B(to)));
   }
 
-  async function drop(): Promise<void> {
-    const bucket = prng.int(BUCKETS);
+  private async drop(): Promise<void> {
+    const bucket = this.prng.int(BUCKETS);
     const effect: Effect = (model) => {
       model.buckets.delete(bucket);
     };
-    const promise = engine.dropBucket(B(bucket));
-    accepted.set(bucket, 0);
-    await settle([{ promise, effects: [effect] }]);
+    const promise = this.engine.dropBucket(B(bucket));
+    this.accepted.set(bucket, 0);
+    await this.settle([{ promise, effects: [effect] }]);
   }
 
-  function checkReads(): void {
-    const got = engineState(engine, allBuckets());
-    const want = modelState(acked, allBuckets());
+  /** Every bucket, and one bucket through each open snapshot, against the model. */
+  private checkReads(): void {
+    const got = engineState(this.engine, allBuckets());
+    const want = modelState(this.acked, allBuckets());
     if (!assertSame(got, want)) assert.fail(`reads differ from the model:\n${diff(got, want)}`);
-    for (const { snapshot, model } of snapshots) {
-      const bucket = prng.int(BUCKETS);
-      const want = modelState(model, [bucket]).slice(1);
-      const got: string[] = [];
-      let start: Uint8Array | undefined;
-      for (;;) {
-        const page = engine.scan(B(bucket), { start, limit: 50, snapshot });
-        for (const r of page.rows) got.push(`${bucket}/${hex(r.key)}=${hex(r.value)}@${r.version}`);
-        if (page.resumeAt === null) break;
-        start = page.resumeAt;
+    for (const { snapshot, model } of this.snapshots) {
+      const bucket = this.prng.int(BUCKETS);
+      const seen = modelState(model, [bucket]).slice(1);
+      const read = scanAll(this.engine, bucket, snapshot);
+      if (!assertSame(read, seen)) {
+        assert.fail(`snapshot ${snapshot.id} of bucket ${bucket}:\n${diff(read, seen)}`);
       }
-      if (!assertSame(got, want))
-        assert.fail(`snapshot ${snapshot.id} of bucket ${bucket}:\n${diff(got, want)}`);
     }
   }
+}
 
-  for (let step = 0; step < options.steps; step++) {
-    stats.operations += 1;
-    const roll = prng.int(100);
-    if (roll < 45) await settle(submitWrites());
-    else if (roll < 50) await drop();
-    else if (roll < 57) await transfer();
-    else if (roll < 63 && snapshots.length < 3)
-      snapshots.push({ snapshot: engine.openSnapshot(), model: acked.clone() });
-    else if (roll < 68 && snapshots.length > 0)
-      snapshots.splice(prng.int(snapshots.length), 1)[0]?.snapshot.release();
-    else if (roll < 73) await guard(() => engine.checkpoint());
-    else if (roll < 78) {
-      try {
-        await engine.compact();
-      } catch (error) {
-        if (!isSimulatedCrash(error) && !store.crashes().fired) throw error;
-        await recover([]);
-      }
-    } else if (roll < 82) await guard(() => engine.runMaintenance());
-    else if (roll < 85) {
-      await engine.close().catch((error: unknown) => {
-        if (!isSimulatedCrash(error)) throw error;
-      });
-      if (store.crashes().fired) await recover([]);
-      else {
-        snapshots = [];
-        engine = await reopen();
-      }
-    } else if (roll < 90) await guard(() => engine.verify());
-    if (!store.crashes().fired) checkReads();
-    else await recover([]);
+function applyEntry(m: BucketModel, e: Entry): void {
+  for (const op of e.ops) {
+    if (op.kind === 'put')
+      m.rows.set(hex(op.key), { value: Buffer.from(op.value), version: e.index });
+    else m.rows.delete(hex(op.key));
   }
-  if (!store.crashes().fired) {
-    engine.verify();
-    await engine.close().catch(() => undefined);
+  m.applied = e.index;
+}
+
+/** The rows of `bucket` as seen through `snapshot`, as state lines. */
+function scanAll(engine: Engine, bucket: number, snapshot: Snapshot): string[] {
+  const out: string[] = [];
+  let start: Uint8Array | undefined;
+  for (;;) {
+    const page = engine.scan(B(bucket), { start, limit: 50, snapshot });
+    for (const r of page.rows) out.push(`${bucket}/${hex(r.key)}=${hex(r.value)}@${r.version}`);
+    if (page.resumeAt === null) return out;
+    start = page.resumeAt;
   }
+}
+
+/** An export's chunks hold exactly the source's rows at its version. */
+function checkExport(chunks: readonly BucketChunk[], source: BucketModel): void {
+  assert.equal(chunks[0]?.version, source.applied, 'export version');
+  const exported = chunks.flatMap((c) =>
+    c.rows.map((r) => `${hex(r.key)}=${hex(r.value)}@${r.version}`),
+  );
+  const want = [...source.rows].map(([k, r]) => `${k}=${hex(r.value)}@${r.version}`);
+  assert.deepEqual([...exported].sort(), [...want].sort(), 'export content');
 }
 
 /** The lines only in `got` (+) and only in `want` (-), values shortened, at most 20. */
