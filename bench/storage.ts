@@ -18,9 +18,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bucketId, logIndex } from '../src/core/lib/ids.js';
 import { Prng } from '../src/core/lib/prng.js';
-import { Engine } from '../src/storage/engine.js';
-import { NodeFileSystem } from '../src/storage/file-system.js';
-import { LmdbIndexStore } from '../src/storage/lmdb-index.js';
+import type { Engine } from '../src/storage/engine.js';
+import { openNodeStorage } from '../src/storage/node-storage.js';
 import { RECORD_HEADER_BYTES } from '../src/storage/record.js';
 
 interface Args {
@@ -107,13 +106,7 @@ function rawSyncLimit(
 }
 
 async function openEngine(dir: string): Promise<Engine> {
-  return Engine.open(
-    {
-      fs: new NodeFileSystem(path.join(dir, 'log')),
-      index: new LmdbIndexStore({ path: path.join(dir, 'index') }),
-    },
-    { compactionIntervalMs: 0 },
-  );
+  return openNodeStorage(dir, { compactionIntervalMs: 0 });
 }
 
 /** Totals of one write case. */

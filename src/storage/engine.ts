@@ -414,14 +414,16 @@ export class Engine {
     }
   }
 
-  /** @internal Validates and submits records; used by transfer.ts too. */
-  submit(records: readonly PendingRecord[]): Promise<void> {
+  /** Submits checked records to the group commit; each is applied once durable. */
+  private submit(records: readonly PendingRecord[]): Promise<void> {
     return this.commit.submit({
       records,
       apply: (positions) => {
-        records.forEach((r, i) =>
-          this.applier.applyRecord(r.type, r.payload, positions[i] as never),
-        );
+        records.forEach((r, i) => {
+          const at = positions[i];
+          assert(at !== undefined, 'a position for every record');
+          this.applier.applyRecord(r.type, r.payload, at);
+        });
       },
     });
   }

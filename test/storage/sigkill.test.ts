@@ -13,9 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bucketId } from '../../src/core/lib/ids.js';
 import { Prng } from '../../src/core/lib/prng.js';
-import { Engine } from '../../src/storage/engine.js';
-import { NodeFileSystem } from '../../src/storage/file-system.js';
-import { LmdbIndexStore } from '../../src/storage/lmdb-index.js';
+import { openNodeStorage } from '../../src/storage/node-storage.js';
 import { killKey, killValue, KILL_BUCKETS, KILL_OPTIONS } from './fixtures/kill-data.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/kill-writer.ts', import.meta.url));
@@ -65,13 +63,11 @@ function runWriter(dir: string, delayMs: number): Promise<Round> {
 }
 
 async function check(dir: string, acked: readonly number[]): Promise<number[]> {
-  const engine = await Engine.open(
-    {
-      fs: new NodeFileSystem(path.join(dir, 'log')),
-      index: new LmdbIndexStore({ path: path.join(dir, 'index') }),
-    },
-    { ...KILL_OPTIONS, checkpointIntervalMs: 0, compactionIntervalMs: 0 },
-  );
+  const engine = await openNodeStorage(dir, {
+    ...KILL_OPTIONS,
+    checkpointIntervalMs: 0,
+    compactionIntervalMs: 0,
+  });
   try {
     const applied: number[] = [];
     for (let bucket = 0; bucket < KILL_BUCKETS; bucket++) {
