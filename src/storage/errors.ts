@@ -16,6 +16,7 @@
  * - `STORAGE_FAILED`: an I/O call failed (or the engine stopped after one). After a failed
  *   fdatasync the page cache may hold bytes the disk lost, so the engine never retries: it stops.
  * - `STORAGE_CLOSED`: the engine was closed.
+ * - `STORAGE_LOCKED`: another live process has the store's directory open.
  */
 
 /** Stable codes of {@link StorageError}. */
@@ -31,7 +32,8 @@ export type StorageErrorCode =
   | 'INSTALL_INVALID'
   | 'STORAGE_CORRUPT'
   | 'STORAGE_FAILED'
-  | 'STORAGE_CLOSED';
+  | 'STORAGE_CLOSED'
+  | 'STORAGE_LOCKED';
 
 /** Structured context of an error: file names, offsets, sizes, limits. */
 export type StorageErrorDetail = Readonly<Record<string, string | number | boolean | null>>;

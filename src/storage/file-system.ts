@@ -20,6 +20,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { assert } from '../core/lib/assert.js';
+import { StorageError } from './errors.js';
+
+/** Name of the lock file a {@link NodeFileSystem} holds in its directory. */
+export const LOCK_FILE = 'LOCK';
 
 export interface FileSystem {
   /** Names of all files, sorted. */
@@ -42,15 +46,21 @@ export interface FileSystem {
   close(): void;
 }
 
-/** {@link FileSystem} on a real directory, with cached file descriptors. */
+/**
+ * {@link FileSystem} on a real directory, with cached file descriptors. It holds the directory's
+ * `LOCK` file (holding this process's pid) while open, so that two processes never append to one
+ * log: a lock whose process is alive makes the constructor throw `STORAGE_LOCKED`; a stale lock (its
+ * process died, for instance by SIGKILL) is taken over.
+ */
 export class NodeFileSystem implements FileSystem {
   private readonly appendFds = new Map<string, number>();
   private readonly readFds = new Map<string, number>();
   private closed = false;
 
-  /** Opens (creating if needed) the directory `dir`. */
+  /** Opens (creating if needed) the directory `dir` and takes its lock. */
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true });
+    takeLock(path.join(dir, LOCK_FILE));
   }
 
   list(): string[] {
@@ -128,6 +138,7 @@ export class NodeFileSystem implements FileSystem {
       this.closeFds(name);
     }
     this.closed = true;
+    fs.rmSync(path.join(this.dir, LOCK_FILE), { force: true });
   }
 
   private pathOf(name: string): string {
@@ -175,6 +186,36 @@ export class NodeFileSystem implements FileSystem {
 
   private checkOpen(): void {
     assert(!this.closed, 'file system is closed');
+  }
+}
+
+/** Takes the lock file at `file` for this process, or throws `STORAGE_LOCKED`. */
+function takeLock(file: string): void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number(fs.readFileSync(file, 'utf8').trim());
+    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+      throw new StorageError('STORAGE_LOCKED', `${file} is held by process ${holder}`, {
+        file,
+        pid: holder,
+      });
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new StorageError('STORAGE_LOCKED', `could not take ${file}`, { file });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

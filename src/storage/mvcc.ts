@@ -13,9 +13,13 @@
  *
  * Row encoding (little-endian): u16 count, then per version, newest first: u32 version low word,
  * u32 version high word, u8 kind, then for `inline` u32 length and the bytes, for `pointer` u32
- * segment id, u32 offset, u32 length, u32 CRC-32C; nothing for a tombstone.
+ * segment id, u32 offset, u32 length, u32 CRC-32C; nothing for a tombstone. Last, a u32 CRC-32C of
+ * everything before it: LMDB keeps no checksums, and a row holds small values' only copy once their
+ * log segment is gone, so every decode checks it.
  */
 import { assert } from '../core/lib/assert.js';
+import { crc32c } from './crc32c.js';
+import { StorageError } from './errors.js';
 
 /** Where a value's bytes are in a log segment. */
 export interface ValuePointer {
@@ -38,7 +42,7 @@ const U32 = 0x100000000;
 /** Encodes a version list, newest first. */
 export function encodeVersions(versions: readonly StoredVersion[]): Buffer {
   assert(versions.length > 0 && versions.length <= 0xffff, 'version list length');
-  let bytes = 2;
+  let bytes = 2 + 4;
   for (const v of versions) {
     bytes += 9;
     if (v.kind === 'inline') bytes += 4 + v.value.length;
@@ -70,13 +74,21 @@ export function encodeVersions(versions: readonly StoredVersion[]): Buffer {
       at += 16;
     }
   }
-  assert(at === bytes, 'version list encoding size');
+  out.writeUInt32LE(crc32c(out.subarray(0, at)), at);
+  assert(at + 4 === bytes, 'version list encoding size');
   return out;
 }
 
 /** Decodes a version list. Inline values are views into `bytes`. */
 export function decodeVersions(bytes: Uint8Array): StoredVersion[] {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const end = view.length - 4;
+  if (end < 2 || view.readUInt32LE(end) !== crc32c(view.subarray(0, end))) {
+    throw new StorageError('STORAGE_CORRUPT', 'an index row fails its checksum', {
+      file: 'index',
+      offset: 0,
+    });
+  }
   const count = view.readUInt16LE(0);
   const out: StoredVersion[] = [];
   let at = 2;
@@ -102,7 +114,7 @@ export function decodeVersions(bytes: Uint8Array): StoredVersion[] {
       at += 16;
     }
   }
-  assert(at === bytes.length, 'version list decoding size');
+  assert(at === end, 'version list decoding size');
   return out;
 }
 

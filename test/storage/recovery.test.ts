@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../../src/storage/engine.js';
 import { isStorageError } from '../../src/storage/errors.js';
-import { MemoryIndexStore } from '../../src/storage/index-store.js';
+import { MemoryIndexData, MemoryIndexStore, Table } from '../../src/storage/index-store.js';
 import { frameRecord, RecordType } from '../../src/storage/record.js';
 import { encodeApply } from '../../src/storage/wal-records.js';
 import { SimFileSystem } from '../../sim/sim-file-system.js';
@@ -170,6 +170,29 @@ describe('recovery', () => {
     );
     assert.throws(
       () => reopened.verify(),
+      (e: unknown) => isStorageError(e, 'STORAGE_CORRUPT'),
+    );
+  });
+
+  test('a damaged index row is refused when read, and by verify()', async () => {
+    const store = simStore(11);
+    const data = new MemoryIndexData();
+    const engine = await Engine.open(
+      { fs: new SimFileSystem(store.disk!), index: new MemoryIndexStore(data) },
+      testOptions,
+    );
+    await engine.apply(B(1), [entry(1, put('small', 'inline value'))]);
+    engine.checkpoint();
+    const rows = data.tables[Table.Rows]!;
+    const [key, row] = [...rows.range('', null)][0]!;
+    row[row.length - 6] ^= 0x40;
+    rows.set(key, row);
+    assert.throws(
+      () => engine.get(B(1), b('small')),
+      (e: unknown) => isStorageError(e, 'STORAGE_CORRUPT'),
+    );
+    assert.throws(
+      () => engine.verify(),
       (e: unknown) => isStorageError(e, 'STORAGE_CORRUPT'),
     );
   });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bucketId } from '../../src/core/lib/ids.js';
 import { Prng } from '../../src/core/lib/prng.js';
+import { isStorageError } from '../../src/storage/errors.js';
 import { openNodeStorage } from '../../src/storage/node-storage.js';
 import { killKey, killValue, KILL_BUCKETS, KILL_OPTIONS } from './fixtures/kill-data.js';
 
@@ -24,8 +25,15 @@ interface Round {
   readonly ready: boolean;
 }
 
-/** Starts the writer, kills it `delayMs` after it is ready, and returns what it acknowledged. */
-function runWriter(dir: string, delayMs: number): Promise<Round> {
+/**
+ * Starts the writer; once it is ready, runs `whileRunning` and kills it `delayMs` later. Returns
+ * what it acknowledged.
+ */
+function runWriter(
+  dir: string,
+  delayMs: number,
+  whileRunning: () => Promise<void> = () => Promise.resolve(),
+): Promise<Round> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,7 +53,13 @@ function runWriter(dir: string, delayMs: number): Promise<Round> {
         const [word, a, b] = line.split(' ');
         if (word === 'ready' && !ready) {
           ready = true;
-          setTimeout(() => child.kill('SIGKILL'), delayMs);
+          whileRunning().then(
+            () => setTimeout(() => child.kill('SIGKILL'), delayMs),
+            (error: unknown) => {
+              child.kill('SIGKILL');
+              reject(error);
+            },
+          );
         } else if (word === 'ack') {
           const bucket = Number(a);
           acked[bucket] = Math.max(acked[bucket] as number, Number(b));
@@ -132,3 +146,18 @@ test(
     assert.ok(totalAcked > 0, 'the writer acknowledged writes');
   },
 );
+
+test('a store held by a live process is locked; a dead one is taken over', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edict-lock-'));
+  try {
+    await runWriter(dir, 0, async () => {
+      await assert.rejects(openNodeStorage(dir), (e: unknown) =>
+        isStorageError(e, 'STORAGE_LOCKED'),
+      );
+    });
+    const engine = await openNodeStorage(dir);
+    await engine.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
