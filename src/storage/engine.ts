@@ -152,9 +152,12 @@ export class Engine {
 
   /**
    * Applies committed entries of `bucket`, in index order. Resolves when they are durable and
-   * visible. Rejects with `KEY_EMPTY`, `KEY_TOO_LARGE`, `VALUE_TOO_LARGE`, `ENTRY_TOO_LARGE`,
-   * `INVALID_ARGUMENT` (indexes not increasing), `BUCKET_BUSY` (an install is under way),
-   * `QUEUE_FULL`, or the engine's failure. A rejected call wrote nothing.
+   * visible. Each entry is atomic; the entries of one call become durable in order, so after a
+   * crash a prefix of an unresolved call may be there (`appliedIndex` says how far). Entries at or
+   * below the highest index already accepted are skipped. Rejects with `KEY_EMPTY`,
+   * `KEY_TOO_LARGE`, `VALUE_TOO_LARGE`, `ENTRY_TOO_LARGE`, `INVALID_ARGUMENT` (indexes not
+   * increasing), `BUCKET_BUSY` (an install is under way), `QUEUE_FULL`, or the engine's failure;
+   * a call rejected for any reason but the engine's failure wrote nothing and may be retried.
    */
   apply(bucket: BucketId, entries: readonly Entry[]): Promise<void> {
     try {
@@ -309,9 +312,11 @@ export class Engine {
     if (state === undefined) return;
     if (state.installActive) throw busy(bucket);
     const generation = this.nextGeneration(state);
+    // Queued (or thrown) first: entries accepted after this point belong to the new generation.
+    const done = this.submitBucketRecord(RecordType.Drop, bucket, generation);
     state.acceptedGeneration = generation;
     state.acceptedIndex = 0;
-    await this.submitBucketRecord(RecordType.Drop, bucket, generation);
+    await done;
     this.maintenance.request();
   }
 
@@ -414,7 +419,10 @@ export class Engine {
     }
   }
 
-  /** Submits checked records to the group commit; each is applied once durable. */
+  /**
+   * Submits checked records to the group commit; each is applied once durable. Throws (queueing
+   * nothing) when the queue is full or the engine has failed.
+   */
   private submit(records: readonly PendingRecord[]): Promise<void> {
     return this.commit.submit({
       records,

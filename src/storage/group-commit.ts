@@ -78,9 +78,13 @@ export class GroupCommit {
     return this.queuedRecords;
   }
 
-  /** Queues `submission`; resolves once it is durable and applied. */
+  /**
+   * Queues `submission` and returns a promise that resolves once it is durable and applied.
+   * Throws at once, queueing nothing, when the queue is full (`QUEUE_FULL`) or after a failure, so
+   * a caller can tell "not queued" (nothing to undo) from "queued" (wait for the promise).
+   */
   submit(submission: Submission): Promise<void> {
-    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.failure !== null) throw this.failure;
     const records = submission.records.length;
     // Nothing to write: durable as soon as whatever is queued now is (at once when nothing is).
     if (records === 0 && this.queue.length === 0) return Promise.resolve();
@@ -91,12 +95,10 @@ export class GroupCommit {
       (this.queuedRecords + records <= this.options.queueRecordsMax &&
         this.queuedBytes + bytes <= this.options.queueBytesMax);
     if (!fits) {
-      return Promise.reject(
-        new StorageError('QUEUE_FULL', 'the group-commit queue is full', {
-          queuedRecords: this.queuedRecords,
-          queuedBytes: this.queuedBytes,
-        }),
-      );
+      throw new StorageError('QUEUE_FULL', 'the group-commit queue is full', {
+        queuedRecords: this.queuedRecords,
+        queuedBytes: this.queuedBytes,
+      });
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ submission, bytes, resolve, reject });

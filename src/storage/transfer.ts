@@ -161,9 +161,12 @@ export async function installChunks(
     return { version: version as LogIndex };
   } catch (error) {
     host.endInstall(bucket, generation, null);
-    await host
-      .submitBucketRecord(RecordType.InstallAbort, bucket, generation)
-      .catch(() => undefined);
+    try {
+      await host.submitBucketRecord(RecordType.InstallAbort, bucket, generation);
+    } catch {
+      // The engine has stopped or its queue is full: the next open, or the next install of this
+      // bucket, marks the abandoned generation as garbage all the same.
+    }
     throw error;
   }
 }

@@ -187,8 +187,17 @@ for (const [name, make] of setups) {
             engine.apply(B(1), [entry(i + 1, put(`k${i}`, 'v'))]),
           );
           await rejectsWith(engine.apply(B(2), [entry(1, put('k', 'v'))]), 'QUEUE_FULL');
+          // A refused call wrote nothing and changed nothing: the same entries go through later.
+          await rejectsWith(engine.apply(B(1), [entry(5, put('k4', 'v'))]), 'QUEUE_FULL');
+          await rejectsWith(engine.dropBucket(B(1)), 'QUEUE_FULL');
           await Promise.all(accepted);
           await engine.apply(B(2), [entry(1, put('k', 'v'))]);
+          await engine.apply(B(1), [entry(5, put('k4', 'v'))]);
+          assert.equal(engine.appliedIndex(B(1)), 5);
+          assert.equal(engine.get(B(1), b('k4'))?.version, 5);
+          await engine.dropBucket(B(1));
+          await engine.apply(B(1), [entry(1, put('again', 'v'))]);
+          assert.equal(dump(engine, B(1)).length, 1);
         },
         { queueRecordsMax: 4 },
       ));
