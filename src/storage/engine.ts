@@ -271,17 +271,16 @@ export class Engine {
   }
 
   /**
-   * Streams the state of `bucket` at `snapshot`'s version (or at its latest version, pinned for the
-   * duration) as chunks in key order, the last one marked `last`.
+   * Streams the state of `bucket` as chunks in key order, the last one marked `last`: at
+   * `snapshot`'s version, at `atVersion` (the applied index or a pinned version), or at the latest
+   * version. Without a snapshot, the version is pinned when iteration starts and released when it
+   * ends (also when the consumer stops early).
    */
-  exportBucket(
-    bucket: BucketId,
-    options: { snapshot?: Snapshot } = {},
-  ): AsyncGenerator<BucketChunk> {
+  exportBucket(bucket: BucketId, options: ReadOptions = {}): AsyncGenerator<BucketChunk> {
     this.checkUsable();
     checkBucket(bucket);
-    if (options.snapshot !== undefined) this.checkSnapshot(options.snapshot);
-    return exportChunks(this.transferHost(), bucket, options.snapshot);
+    this.readView(bucket, options);
+    return exportChunks(this.transferHost(), bucket, options);
   }
 
   /**
@@ -445,14 +444,13 @@ export class Engine {
       options: this.options,
       check: () => this.checkUsable(),
       checkSnapshot: (s) => this.checkSnapshot(s),
-      pinBucket: (bucket) => {
+      pinBucket: (bucket, atVersion) => {
         if (!this.snapshots.hasRoom()) {
           throw new StorageError('QUEUE_FULL', 'too many open snapshots', {
             limit: this.options.snapshotsMax,
           });
         }
-        const state = this.buckets.get(bucket);
-        const pin: Pin = { generation: state?.generation ?? 0, version: state?.appliedIndex ?? 0 };
+        const pin = this.readView(bucket, { atVersion }) ?? { generation: 0, version: 0 };
         return this.snapshots.create(new Map([[bucket, pin]]));
       },
       rows: (from, to) => this.memtable.entries(Table.Rows, from, to),

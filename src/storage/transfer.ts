@@ -49,7 +49,8 @@ export interface TransferHost {
   readonly options: StorageOptions;
   check(): void;
   checkSnapshot(snapshot: Snapshot): void;
-  pinBucket(bucket: number): Snapshot;
+  /** A snapshot of `bucket` alone, at `atVersion` or the latest version; the caller releases it. */
+  pinBucket(bucket: number, atVersion: number | undefined): Snapshot;
   rows(from: Uint8Array, to: Uint8Array): Iterable<readonly [Uint8Array, Uint8Array]>;
   materialize(v: Exclude<StoredVersion, { kind: 'tombstone' }>): Uint8Array;
   /** Marks the bucket busy and returns the generation to install into. */
@@ -68,14 +69,17 @@ const EMPTY = new Uint8Array(0);
 /** Install rows are split into records of at most this many payload bytes. */
 const INSTALL_RECORD_BYTES = RECORD_PAYLOAD_BYTES_MAX / 2;
 
-/** The chunks of `bucket` at `snapshot` (or at its latest version, pinned while streaming). */
+/**
+ * The chunks of `bucket` at `at.snapshot`, or at `at.atVersion` or the latest version (pinned
+ * while streaming, from the first `next()`).
+ */
 export async function* exportChunks(
   host: TransferHost,
   bucket: BucketId,
-  snapshot: Snapshot | undefined,
+  at: { readonly snapshot?: Snapshot; readonly atVersion?: number },
 ): AsyncGenerator<BucketChunk> {
-  const own = snapshot === undefined ? host.pinBucket(bucket) : null;
-  const view = (snapshot ?? own) as Snapshot;
+  const own = at.snapshot === undefined ? host.pinBucket(bucket, at.atVersion) : null;
+  const view = (at.snapshot ?? own) as Snapshot;
   try {
     const pin = view.pin(bucket);
     if (pin === undefined || pin.version === 0) {

@@ -289,7 +289,15 @@ for (const [name, make] of setups) {
           chunks.flatMap((c) => c.rows.map((r) => `${Buffer.from(r.key)}=${Buffer.from(r.value)}`)),
           ['a=1', 'b=1'],
         );
+        const atVersion = await collect(engine.exportBucket(B(1), { atVersion: 1 }));
+        assert.deepEqual(
+          atVersion.flatMap((c) => c.rows.length),
+          [2],
+        );
+        assert.throws(() => engine.exportBucket(B(1), { atVersion: 0 }), /VERSION_UNAVAILABLE/);
         snap.release();
+        assert.throws(() => engine.exportBucket(B(1), { atVersion: 1 }), /VERSION_UNAVAILABLE/);
+        assert.equal(engine.stats().snapshots, 0, 'the export released its own pin');
       }));
 
     test('a broken install stream is refused and leaves the old state', () =>
