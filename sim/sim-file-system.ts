@@ -10,6 +10,7 @@ import type { FileSystem } from '../src/storage/file-system.js';
 import { assert } from '../src/core/lib/assert.js';
 import type { SimDisk } from './disk.js';
 
+/** The FileSystem of the storage engine on a SimDisk. */
 export class SimFileSystem implements FileSystem {
   private closed = false;
 

@@ -31,6 +31,7 @@ import { decodeWalRecord, type WalRecord } from './wal-records.js';
 
 const GC_MARK = Buffer.from([1]);
 
+/** Applies WAL records and background changes to the index; see the file comment. */
 export class Applier {
   constructor(
     private readonly memtable: Memtable,

@@ -24,6 +24,7 @@ export interface BucketState extends BucketMeta {
   installActive: boolean;
 }
 
+/** Every bucket's state, with the changes to write at the next checkpoint. */
 export class BucketTable {
   private readonly states = new Map<number, BucketState>();
   private readonly dirty = new Set<number>();

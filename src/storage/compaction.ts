@@ -43,11 +43,13 @@ export interface CompactionReport {
   readonly aborted: boolean;
 }
 
+/** What compaction reads and changes. */
 export interface CompactionParts {
   readonly log: SegmentLog;
   readonly applier: Applier;
 }
 
+/** What compaction needs from the engine: time, checkpoints, and whether to go on. */
 export interface CompactionHooks {
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -87,6 +89,7 @@ class Run {
   }
 }
 
+/** Runs compaction passes, one at a time; see the file comment. */
 export class Compactor {
   private current: Promise<CompactionReport> | null = null;
   private stopping = false;

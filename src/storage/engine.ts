@@ -65,6 +65,7 @@ export { checkKey, checkValue, prefixEnd } from './validate.js';
 export type { BucketChunk } from './transfer.js';
 export type { VerifyReport } from './verify.js';
 
+/** The storage engine of one node; see the file comment. Open with {@link Engine.open}. */
 export class Engine {
   /** What recovery found when this engine opened. */
   readonly recovery: RecoveryReport;

@@ -25,6 +25,7 @@ import { StorageError } from './errors.js';
 /** Name of the lock file a {@link NodeFileSystem} holds in its directory. */
 export const LOCK_FILE = 'LOCK';
 
+/** A flat directory of files with the contract in the file comment. */
 export interface FileSystem {
   /** Names of all files, sorted. */
   list(): string[];

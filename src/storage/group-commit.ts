@@ -51,6 +51,7 @@ export interface GroupCommitStats {
   bytes: number;
 }
 
+/** The group-commit queue; see the file comment for its ordering rules. */
 export class GroupCommit {
   private queue: Waiter[] = [];
   private queuedRecords = 0;

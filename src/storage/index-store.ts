@@ -25,8 +25,10 @@ export const Table = {
   /** Engine metadata: the checkpoint, bucket states, the segment manifest. */
   Meta: 2,
 } as const;
+/** One of the index's tables. */
 export type Table = (typeof Table)[keyof typeof Table];
 
+/** Every table, in number order. */
 export const TABLES: readonly Table[] = [Table.Rows, Table.Gc, Table.Meta];
 
 /** One write of a commit: a put, or a delete when `value` is null. */
@@ -36,6 +38,7 @@ export interface IndexWrite {
   readonly value: Uint8Array | null;
 }
 
+/** A durable ordered store of three tables; see the file comment for the contract. */
 export interface IndexStore {
   /** The value of `key`, or undefined. The returned bytes stay valid until the next commit. */
   get(table: Table, key: Uint8Array): Uint8Array | undefined;

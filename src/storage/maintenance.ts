@@ -16,6 +16,7 @@ import type { Memtable } from './memtable.js';
 import { generationRange } from './meta.js';
 import type { SnapshotRegistry } from './snapshots.js';
 
+/** What maintenance reads and changes. */
 export interface MaintenanceParts {
   readonly memtable: Memtable;
   readonly buckets: BucketTable;
@@ -23,6 +24,7 @@ export interface MaintenanceParts {
   readonly applier: Applier;
 }
 
+/** What maintenance needs from the engine. */
 export interface MaintenanceHooks {
   /** Runs `fn` soon (setImmediate). */
   schedule(fn: () => void): void;
@@ -34,6 +36,7 @@ export interface MaintenanceHooks {
   active(): boolean;
 }
 
+/** The generation cleaner and the version collector; see the file comment. */
 export class Maintenance {
   private scheduled = false;
   /** Where the version collector's pass continues, or null when no pass is under way. */

@@ -14,6 +14,7 @@
 import { fromKeyString, SortedMap, toKeyString } from './sorted-map.js';
 import { TABLES, type IndexStore, type IndexWrite, type Table } from './index-store.js';
 
+/** Pending index writes over an IndexStore; see the file comment. */
 export class Memtable {
   private readonly tables: SortedMap<Buffer | null>[] = TABLES.map(
     (t) => new SortedMap<Buffer | null>(t + 101),

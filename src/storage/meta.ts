@@ -55,8 +55,10 @@ export interface SegmentMeta {
   liveBytes: number;
 }
 
+/** Meta key of the checkpoint. */
 export const CHECKPOINT_KEY = Buffer.from('C', 'latin1');
 
+/** Meta key of a bucket's state. */
 export function bucketMetaKey(bucket: number): Buffer {
   const key = Buffer.alloc(5);
   key.write('B', 0, 'latin1');
@@ -64,6 +66,7 @@ export function bucketMetaKey(bucket: number): Buffer {
   return key;
 }
 
+/** Meta key of a segment's manifest entry. */
 export function segmentMetaKey(segment: number): Buffer {
   const key = Buffer.alloc(5);
   key.write('S', 0, 'latin1');
@@ -73,11 +76,14 @@ export function segmentMetaKey(segment: number): Buffer {
 
 /** First and past-the-end keys of all bucket (or segment) entries. */
 export const BUCKET_META_RANGE = [Buffer.from('B', 'latin1'), Buffer.from('C', 'latin1')] as const;
+/** First and past-the-end keys of all segment entries. */
 export const SEGMENT_META_RANGE = [Buffer.from('S', 'latin1'), Buffer.from('T', 'latin1')] as const;
 
+/** The bucket or segment id in a bucket or segment meta key. */
 export const metaKeyId = (key: Uint8Array): number =>
   Buffer.from(key.buffer, key.byteOffset, key.length).readUInt32BE(1);
 
+/** Checkpoint encoding: see the file comment. */
 export function encodeCheckpoint(c: Checkpoint): Buffer {
   const out = Buffer.alloc(24);
   out.writeUInt32LE(c.segment, 0);
@@ -87,6 +93,7 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
   return out;
 }
 
+/** Inverse of {@link encodeCheckpoint}. */
 export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   const view = asView(bytes);
   assert(view.length === 24, 'checkpoint size');
@@ -98,6 +105,7 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   };
 }
 
+/** Bucket state encoding: see the file comment. */
 export function encodeBucketMeta(m: BucketMeta): Buffer {
   const out = Buffer.alloc(30 + 4 * m.stale.length);
   out.writeUInt32LE(m.generation, 0);
@@ -110,6 +118,7 @@ export function encodeBucketMeta(m: BucketMeta): Buffer {
   return out;
 }
 
+/** Inverse of {@link encodeBucketMeta}. */
 export function decodeBucketMeta(bytes: Uint8Array): BucketMeta {
   const view = asView(bytes);
   const staleCount = view.readUInt16LE(28);
@@ -124,6 +133,7 @@ export function decodeBucketMeta(bytes: Uint8Array): BucketMeta {
   };
 }
 
+/** Segment entry encoding: see the file comment. */
 export function encodeSegmentMeta(m: SegmentMeta): Buffer {
   const out = Buffer.alloc(18);
   out.writeUInt8(m.kind, 0);
@@ -133,6 +143,7 @@ export function encodeSegmentMeta(m: SegmentMeta): Buffer {
   return out;
 }
 
+/** Inverse of {@link encodeSegmentMeta}. */
 export function decodeSegmentMeta(bytes: Uint8Array): SegmentMeta {
   const view = asView(bytes);
   assert(view.length === 18, 'segment meta size');

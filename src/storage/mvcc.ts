@@ -29,6 +29,7 @@ export interface ValuePointer {
   readonly crc: number;
 }
 
+/** One version of a key: a tombstone, an inline value, or a pointer into the log. */
 export type StoredVersion =
   | { readonly version: number; readonly kind: 'tombstone' }
   | { readonly version: number; readonly kind: 'inline'; readonly value: Uint8Array }

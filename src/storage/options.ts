@@ -5,6 +5,7 @@
 import { assert } from '../core/lib/assert.js';
 import { RECORD_PAYLOAD_BYTES_MAX } from './record.js';
 
+/** Options of the storage engine; every field has its unit and the reason for its default. */
 export interface StorageOptions {
   /**
    * A WAL segment is sealed and a new one started past this size (bytes). 64 MiB, like etcd's WAL
@@ -60,6 +61,7 @@ export interface StorageOptions {
   readonly compactionIntervalMs: number;
 }
 
+/** The defaults; see each field of {@link StorageOptions}. */
 export const defaultStorageOptions: StorageOptions = {
   segmentBytesTarget: 64 * 1024 * 1024,
   inlineValueBytesMax: 1024,

@@ -52,6 +52,7 @@ export const RecordType = {
   /** Compaction output: live versions copied out of older segments. Never replayed. */
   Relocate: 8,
 } as const;
+/** A record type number. */
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
 const RECORD_TYPES: ReadonlySet<number> = new Set(Object.values(RecordType));

@@ -46,6 +46,7 @@ export interface RecoveryReport {
   readonly abortedInstalls: number;
 }
 
+/** What recovery reads and fills. */
 export interface RecoveryParts {
   readonly fs: FileSystem;
   readonly index: IndexStore;

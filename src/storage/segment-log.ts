@@ -120,6 +120,7 @@ export interface SegmentLogOptions {
   readonly segmentBytesTarget: number;
 }
 
+/** The segment files, the manifest and the WAL counters; see the file comment. */
 export class SegmentLog {
   /** The manifest: every segment the log knows, by id. */
   readonly segments = new Map<number, SegmentMeta>();

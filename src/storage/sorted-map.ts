@@ -30,6 +30,7 @@ export function fromKeyString(key: string): Buffer {
   return Buffer.from(key, 'latin1');
 }
 
+/** An ordered map of binary-string keys; see the file comment. */
 export class SortedMap<V> {
   private readonly values = new Map<string, V>();
   /** Keys in `values` but not yet in the skip list. */

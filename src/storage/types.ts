@@ -36,10 +36,12 @@ export interface ScanQuery extends ReadOptions {
   readonly limit: number;
 }
 
+/** One row of a scan. */
 export interface ScanRow extends Versioned {
   readonly key: Uint8Array;
 }
 
+/** A page of a scan. */
 export interface ScanResult {
   /** Rows in ascending key order. */
   readonly rows: readonly ScanRow[];
@@ -55,6 +57,7 @@ export interface BucketInfo {
   readonly installing: boolean;
 }
 
+/** Counters and sizes, for metrics and benchmarks. */
 export interface EngineStats {
   readonly batches: number;
   readonly records: number;

@@ -7,6 +7,7 @@ import { StorageError } from './errors.js';
 import type { ScanQuery } from './types.js';
 import type { Op } from './wal-records.js';
 
+/** Throws `INVALID_ARGUMENT` unless `bucket` is a u32. */
 export function checkBucket(bucket: number): void {
   if (!Number.isSafeInteger(bucket) || bucket < 0 || bucket > 0xffffffff) {
     throw invalid(`bad bucket ${bucket}`);
@@ -64,10 +65,12 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | null {
   return null;
 }
 
+/** An `INVALID_ARGUMENT` error. */
 export function invalid(message: string): StorageError {
   return new StorageError('INVALID_ARGUMENT', message);
 }
 
+/** The `BUCKET_BUSY` error of `bucket`. */
 export function busy(bucket: number): StorageError {
   return new StorageError('BUCKET_BUSY', `bucket ${bucket} is being installed`, { bucket });
 }

@@ -21,6 +21,7 @@ import type { SegmentLog } from './segment-log.js';
 import type { SnapshotRegistry } from './snapshots.js';
 import { toKeyString } from './sorted-map.js';
 
+/** What {@link verifyStore} looked at. */
 export interface VerifyReport {
   readonly rows: number;
   readonly versions: number;
@@ -29,6 +30,7 @@ export interface VerifyReport {
   readonly valueBytesChecked: number;
 }
 
+/** What {@link verifyStore} reads. */
 export interface VerifyParts {
   readonly memtable: Memtable;
   readonly log: SegmentLog;

@@ -21,9 +21,11 @@
 import { assert } from '../core/lib/assert.js';
 import { RecordType } from './record.js';
 
+/** Format version in every SegmentHeader. */
 export const SEGMENT_FORMAT = 1;
 /** What a segment file holds. */
 export const SegmentKind = { Wal: 1, Compacted: 2 } as const;
+/** A segment kind number. */
 export type SegmentKind = (typeof SegmentKind)[keyof typeof SegmentKind];
 
 const U32 = 0x100000000;
@@ -57,6 +59,7 @@ export interface DecodedRow extends VersionedRow {
   readonly valueOffset: number;
 }
 
+/** A decoded payload, by record type. */
 export type WalRecord =
   | {
       readonly type: typeof RecordType.SegmentHeader;
@@ -107,6 +110,7 @@ export function applyPayloadBytes(ops: readonly Op[]): number {
   return bytes;
 }
 
+/** The payload of a SegmentHeader record. */
 export function encodeSegmentHeader(segment: number, kind: SegmentKind): Buffer {
   const out = Buffer.alloc(9);
   out.writeUInt32LE(SEGMENT_FORMAT, 0);
@@ -115,6 +119,7 @@ export function encodeSegmentHeader(segment: number, kind: SegmentKind): Buffer 
   return out;
 }
 
+/** The payload of an Apply record: one entry of a bucket log. */
 export function encodeApply(
   bucket: number,
   generation: number,
@@ -182,6 +187,7 @@ export function encodeBucketGeneration(bucket: number, generation: number): Buff
   return out;
 }
 
+/** The payload of an InstallEnd record. */
 export function encodeInstallEnd(bucket: number, generation: number, version: number): Buffer {
   const out = Buffer.alloc(16);
   out.writeUInt32LE(bucket, 0);
