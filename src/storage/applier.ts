@@ -42,7 +42,12 @@ export class Applier {
   ) {}
 
   /** Applies the WAL record of `type` with `payload`, written at `at`. */
-  applyRecord(type: RecordType, payload: Uint8Array, at: RecordPosition): void {
+  applyRecord(
+    type: RecordType,
+    payload: Uint8Array,
+    at: RecordPosition,
+    valueCrcs?: readonly (number | undefined)[],
+  ): void {
     let record: WalRecord;
     try {
       record = decodeWalRecord(type, payload);
@@ -51,7 +56,7 @@ export class Applier {
     }
     switch (record.type) {
       case RecordType.Apply:
-        return this.applyEntry(record, at);
+        return this.applyEntry(record, at, valueCrcs);
       case RecordType.InstallBegin:
         return this.installBegin(record.bucket, record.generation);
       case RecordType.InstallRows:
@@ -120,18 +125,19 @@ export class Applier {
   private applyEntry(
     record: Extract<WalRecord, { type: typeof RecordType.Apply }>,
     at: RecordPosition,
+    valueCrcs: readonly (number | undefined)[] | undefined,
   ): void {
     const state = this.buckets.ensure(record.bucket);
     assert(record.generation === state.generation, `entry for generation ${record.generation}`);
     assert(record.index > state.appliedIndex, `entry ${record.index} after ${state.appliedIndex}`);
     const pins = this.snapshots.pins(record.bucket, record.generation);
-    for (const op of record.ops) {
+    record.ops.forEach((op, i) => {
       const version: StoredVersion =
         op.kind === 'delete'
           ? { version: record.index, kind: 'tombstone' }
-          : this.storedValue(record.index, op.value, at, op.valueOffset);
+          : this.storedValue(record.index, op.value, at, op.valueOffset, valueCrcs?.[i]);
       this.writeVersion(rowKey(record.bucket, record.generation, op.key), version, pins);
-    }
+    });
     state.appliedIndex = record.index;
     this.buckets.touch(record.bucket);
   }
@@ -193,13 +199,14 @@ export class Applier {
     value: Uint8Array,
     at: RecordPosition,
     valueOffset: number,
+    crc: number | undefined = undefined,
   ): StoredVersion {
     if (value.length <= this.inlineValueBytesMax) return { version, kind: 'inline', value };
     const pointer: ValuePointer = {
       segment: at.segment,
       offset: at.offset + RECORD_HEADER_BYTES + valueOffset,
       length: value.length,
-      crc: crc32c(value),
+      crc: crc ?? crc32c(value),
     };
     return { version, kind: 'pointer', pointer };
   }

@@ -87,3 +87,46 @@ export function crc32cBitwise(bytes: Uint8Array, previous = 0): number {
   }
   return ~crc >>> 0;
 }
+
+/** a·b modulo the CRC polynomial, bit-reflected (zlib's multmodp). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if ((a & m) !== 0) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLYNOMIAL : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** X2N[k] = x^(2^k) modulo the polynomial. */
+const X2N: readonly number[] = (() => {
+  const table: number[] = [];
+  let p = 0x40000000; // x^1
+  for (let k = 0; k < 32; k++) {
+    table.push(p);
+    p = multModP(p, p);
+  }
+  return table;
+})();
+
+/**
+ * The CRC-32C of `a ‖ b` from the CRC of `a`, the CRC of `b` and the length of `b`, in O(log n)
+ * (zlib's crc32_combine, for this polynomial). Lets a value be checksummed once and that checksum
+ * both stored in its pointer and folded into its record's checksum.
+ */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  let p = 0x80000000; // x^0
+  let n = lengthB;
+  let k = 3; // bytes: x^(8n) = x^(2^3 · n)
+  while (n > 0) {
+    if (n % 2 === 1) p = multModP(X2N[k % 32] as number, p);
+    n = Math.floor(n / 2);
+    k += 1;
+  }
+  return (multModP(p, crcA) ^ crcB) >>> 0;
+}

@@ -57,7 +57,7 @@ import type {
 } from './types.js';
 import { busy, checkBucket, checkKey, checkOps, invalid, scanBounds } from './validate.js';
 import { verifyStore, type VerifyReport } from './verify.js';
-import { encodeApply, encodeBucketGeneration } from './wal-records.js';
+import { applyChecksums, encodeApply, encodeBucketGeneration } from './wal-records.js';
 
 export type { Snapshot } from './snapshots.js';
 export type * from './types.js';
@@ -188,7 +188,7 @@ export class Engine {
             },
           );
         }
-        records.push({ type: RecordType.Apply, payload, crc: payloadChecksum(payload) });
+        records.push(this.applyRecord(payload, entry.ops));
       }
       const promise = this.submit(records);
       if (records.length > 0) this.buckets.ensure(bucket).acceptedIndex = previous;
@@ -419,6 +419,16 @@ export class Engine {
     }
   }
 
+  /** An Apply record; values stored by pointer are checksummed once, for record and pointer. */
+  private applyRecord(payload: Buffer, ops: Entry['ops']): PendingRecord {
+    const separate = this.options.inlineValueBytesMax + 1;
+    if (!ops.some((op) => op.kind === 'put' && op.value.length >= separate)) {
+      return { type: RecordType.Apply, payload, crc: payloadChecksum(payload) };
+    }
+    const { crc, valueCrcs } = applyChecksums(payload, ops, separate);
+    return { type: RecordType.Apply, payload, crc, valueCrcs };
+  }
+
   /**
    * Submits checked records to the group commit; each is applied once durable. Throws (queueing
    * nothing) when the queue is full or the engine has failed.
@@ -430,7 +440,7 @@ export class Engine {
         records.forEach((r, i) => {
           const at = positions[i];
           assert(at !== undefined, 'a position for every record');
-          this.applier.applyRecord(r.type, r.payload, at);
+          this.applier.applyRecord(r.type, r.payload, at, r.valueCrcs);
         });
       },
     });

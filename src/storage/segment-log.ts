@@ -46,6 +46,11 @@ export interface PendingRecord {
   readonly type: RecordType;
   readonly payload: Buffer;
   readonly crc: number;
+  /**
+   * For an Apply record, the CRC-32C of each op's value where it was computed while checksumming
+   * the payload (values stored by pointer), so that applying it does not read the value again.
+   */
+  readonly valueCrcs?: readonly (number | undefined)[];
 }
 
 /** Where a record was written. */

@@ -19,6 +19,7 @@
  * pointer to a value can be formed from the record's position in its segment.
  */
 import { assert } from '../core/lib/assert.js';
+import { crc32c, crc32cCombine } from './crc32c.js';
 import { RecordType } from './record.js';
 
 /** Format version in every SegmentHeader. */
@@ -145,6 +146,42 @@ export function encodeApply(
   }
   assert(at === out.length, 'apply encoding size');
   return out;
+}
+
+/**
+ * The CRC-32C of an Apply payload made by {@link encodeApply} from `ops`, and the CRC-32C of each
+ * value longer than `separateBytesMin` (undefined for the others), reading each byte once: a long
+ * value is checksummed alone and its CRC folded into the payload's with {@link crc32cCombine}.
+ */
+export function applyChecksums(
+  payload: Buffer,
+  ops: readonly Op[],
+  separateBytesMin: number,
+): { crc: number; valueCrcs: (number | undefined)[] } {
+  let crc = crc32c(payload.subarray(0, 20));
+  let at = 20;
+  const valueCrcs: (number | undefined)[] = [];
+  for (const op of ops) {
+    const headEnd = at + 8 + op.key.length;
+    crc = crc32c(payload.subarray(at, headEnd), crc);
+    at = headEnd;
+    if (op.kind === 'delete') {
+      valueCrcs.push(undefined);
+      continue;
+    }
+    const value = payload.subarray(at, at + op.value.length);
+    at += value.length;
+    if (value.length < separateBytesMin) {
+      valueCrcs.push(undefined);
+      crc = crc32c(value, crc);
+    } else {
+      const valueCrc = crc32c(value);
+      valueCrcs.push(valueCrc);
+      crc = crc32cCombine(crc, valueCrc, value.length);
+    }
+  }
+  assert(at === payload.length, 'apply checksums cover the payload');
+  return { crc, valueCrcs };
 }
 
 /** Bytes of the rows part of an InstallRows or Relocate payload. */

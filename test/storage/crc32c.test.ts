@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { crc32c, crc32cBitwise } from '../../src/storage/crc32c.js';
+import { crc32c, crc32cBitwise, crc32cCombine } from '../../src/storage/crc32c.js';
 
 describe('crc32c', () => {
   test('matches the published check values', () => {
@@ -34,6 +34,20 @@ describe('crc32c', () => {
         const whole = crc32c(bytes);
         assert.equal(crc32c(bytes.subarray(cut), crc32c(bytes.subarray(0, cut))), whole);
       }),
+    );
+  });
+
+  test('combines the CRCs of two parts into the CRC of the whole', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }), (a, b) => {
+        const whole = crc32c(Buffer.concat([a, b]));
+        assert.equal(crc32cCombine(crc32c(a), crc32c(b), b.length), whole);
+      }),
+    );
+    const big = Buffer.alloc(70_000, 0x5a);
+    assert.equal(
+      crc32cCombine(crc32c(big.subarray(0, 3)), crc32c(big.subarray(3)), big.length - 3),
+      crc32c(big),
     );
   });
 });
