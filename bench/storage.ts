@@ -7,7 +7,8 @@
  *    writes, and the group commits they took. Next to each, the raw limit of the same disk for the
  *    same bytes: a loop of one write of N records' worth of bytes plus one fdatasync (what
  *    ../shared/bench/fsync.mjs calls group-N), and the ratio of the two.
- * 2. A load of `--keys` keys (100 B values), then the process's RSS and the files' sizes.
+ * 2. A load of `--keys` keys (100 B values), then the process's RSS and the files' sizes. It runs
+ *    first, in a fresh process.
  * 3. Point reads/s (random keys) and scan rows/s (1,000-row scans from random keys) on that load.
  *
  * Every case is bounded by `--seconds`; before each one the benchmark waits (at most 10 s) for the
@@ -311,8 +312,9 @@ export async function main(argv: string[]): Promise<void> {
       );
   };
   try {
-    await writeCases(args, emit);
+    // The load runs first, so that its RSS is measured from a fresh process.
     await loadAndRead(args, emit);
+    await writeCases(args, emit);
   } finally {
     fs.rmSync(args.dir, { recursive: true, force: true });
   }

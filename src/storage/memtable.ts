@@ -67,22 +67,23 @@ export class Memtable {
     const stored = this.store.entries(table, start, end)[Symbol.iterator]();
     let p = pending.next();
     let s = stored.next();
-    let storedKey = s.done ? null : toKeyString(s.value[0]);
-    while (!p.done || storedKey !== null) {
-      if (!p.done && (storedKey === null || p.value[0] <= storedKey)) {
-        const [key, value] = p.value;
-        if (key === storedKey) {
-          s = stored.next();
-          storedKey = s.done ? null : toKeyString(s.value[0]);
-        }
+    // Store keys are converted for comparison only while memtable entries remain in the range.
+    while (!p.done && !s.done) {
+      const storedKey = toKeyString(s.value[0]);
+      const [key, value] = p.value;
+      if (key <= storedKey) {
+        if (key === storedKey) s = stored.next();
         if (value !== null) yield [fromKeyString(key), value];
         p = pending.next();
-      } else if (!s.done) {
+      } else {
         yield s.value;
         s = stored.next();
-        storedKey = s.done ? null : toKeyString(s.value[0]);
       }
     }
+    for (; !p.done; p = pending.next()) {
+      if (p.value[1] !== null) yield [fromKeyString(p.value[0]), p.value[1]];
+    }
+    for (; !s.done; s = stored.next()) yield s.value;
   }
 
   /**
