@@ -34,6 +34,7 @@ import {
   CHECKPOINT_KEY,
   encodeCheckpoint,
   generationRange,
+  ROW_PREFIX_BYTES,
   rowKey,
   type Checkpoint,
 } from './meta.js';
@@ -230,7 +231,8 @@ export class Engine {
     for (const [key, bytes] of this.memtable.entries(Table.Rows, from, to)) {
       const v = selectVersion(decodeVersions(bytes), view.version);
       if (v === undefined || v.kind === 'tombstone') continue;
-      const userKey = Buffer.from(key.subarray(8));
+      const userKey = Buffer.allocUnsafe(key.length - ROW_PREFIX_BYTES);
+      userKey.set(key.subarray(ROW_PREFIX_BYTES));
       rows.push({ key: userKey, value: this.materialize(v), version: v.version as LogIndex });
       if (rows.length === limit)
         return { rows, resumeAt: Buffer.concat([userKey, Buffer.from([0])]) };

@@ -192,7 +192,7 @@ export function generationRange(bucket: number, generation: number): [Buffer, Bu
 }
 
 function asView(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 function writeU64(out: Buffer, at: number, value: number): void {

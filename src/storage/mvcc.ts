@@ -82,7 +82,9 @@ export function encodeVersions(versions: readonly StoredVersion[]): Buffer {
 
 /** Decodes a version list. Inline values are views into `bytes`. */
 export function decodeVersions(bytes: Uint8Array): StoredVersion[] {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const view = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const end = view.length - 4;
   if (end < 2 || view.readUInt32LE(end) !== crc32c(view.subarray(0, end))) {
     throw new StorageError('STORAGE_CORRUPT', 'an index row fails its checksum', {
