@@ -139,7 +139,8 @@ export class Engine {
 
   /**
    * Opens the store on `components` (recovering from whatever a crash left) and checkpoints the
-   * recovered state. Throws `STORAGE_CORRUPT` when the files cannot be trusted.
+   * recovered state. Throws `STORAGE_CORRUPT` when the files cannot be trusted; the components are
+   * then left open for the caller to close (`openNodeStorage` does).
    */
   static async open(
     components: EngineComponents,
