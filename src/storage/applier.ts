@@ -10,7 +10,7 @@
  */
 import { assert } from '../core/lib/assert.js';
 import type { BucketTable } from './buckets.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../core/lib/crc32c.js';
 import { corruptError } from './errors.js';
 import { Table } from './index-store.js';
 import type { Memtable } from './memtable.js';

@@ -22,7 +22,7 @@
  */
 import { assert } from '../core/lib/assert.js';
 import type { Applier } from './applier.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../core/lib/crc32c.js';
 import { corruptError } from './errors.js';
 import { rowKey } from './meta.js';
 import type { ValuePointer } from './mvcc.js';

@@ -18,7 +18,7 @@
  * log segment is gone, so every decode checks it.
  */
 import { assert } from '../core/lib/assert.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../core/lib/crc32c.js';
 import { StorageError } from './errors.js';
 
 /** Where a value's bytes are in a log segment. */

@@ -20,7 +20,7 @@
  * trusted and recovery looks for any valid record further on before calling the damage a tail.
  */
 import { assert } from '../core/lib/assert.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../core/lib/crc32c.js';
 
 /** Bytes of a record header. */
 export const RECORD_HEADER_BYTES = 28;

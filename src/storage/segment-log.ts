@@ -20,7 +20,7 @@
  * that index rows point into it); the engine keeps live bytes exact, and compaction reads them.
  */
 import { assert } from '../core/lib/assert.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../core/lib/crc32c.js';
 import { corruptError } from './errors.js';
 import type { FileSystem } from './file-system.js';
 import type { IndexWrite } from './index-store.js';

@@ -15,7 +15,7 @@
  */
 import type { BucketId, LogIndex } from '../core/lib/ids.js';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../core/lib/limits.js';
-import { crc32c } from './crc32c.js';
+import { crc32c } from '../core/lib/crc32c.js';
 import { StorageError } from './errors.js';
 import { generationRange, rowKey } from './meta.js';
 import { decodeVersions, selectVersion, type StoredVersion } from './mvcc.js';

@@ -19,7 +19,7 @@
  * pointer to a value can be formed from the record's position in its segment.
  */
 import { assert } from '../core/lib/assert.js';
-import { crc32c, crc32cCombine } from './crc32c.js';
+import { crc32c, crc32cCombine } from '../core/lib/crc32c.js';
 import { RecordType } from './record.js';
 
 /** Format version in every SegmentHeader. */

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { crc32c } from '../../src/storage/crc32c.js';
+import { crc32c } from '../../src/core/lib/crc32c.js';
 import { RecordType } from '../../src/storage/record.js';
 import {
   applyChecksums,
