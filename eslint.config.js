@@ -141,4 +141,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The client library is shipped on its own (`edict/client`): it never reaches into the server.
+    files: ['src/client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/sim/**'], message: 'Nothing imports sim/ (STYLE.md layout).' },
+            {
+              group: ['**/server/**', '**/storage/**', '**/cli/**'],
+              message: 'The client depends on net, core and shared types only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

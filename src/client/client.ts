@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../core/lib/limits.js';
 import { EdictError } from '../errors.js';
-import type { ClusterStatus, RoutingTable } from '../server/kv-service.js';
+import type { ClusterStatus, RoutingTable } from '../cluster-types.js';
 import { Links } from './links.js';
 import {
   resolveComponents,

@@ -22,4 +22,4 @@ export {
 } from './client.js';
 export { defaultClientOptions, type ClientComponents, type ClientOptions } from './options.js';
 export { EdictError, ERROR_CODES, type ErrorCode } from '../errors.js';
-export type { ClusterStatus, RoutingTable } from '../server/kv-service.js';
+export type { ClusterStatus, RoutingTable } from '../cluster-types.js';

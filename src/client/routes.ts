@@ -6,7 +6,7 @@
  */
 import { bucketOf } from '../core/directory/routing.js';
 import { EdictError } from '../errors.js';
-import type { RoutingEntry, RoutingTable } from '../server/kv-service.js';
+import type { RoutingEntry, RoutingTable } from '../cluster-types.js';
 
 /** Largest routing table accepted, in buckets; far above the default of 1,024. */
 export const ROUTING_BUCKETS_MAX = 1 << 20;

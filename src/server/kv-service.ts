@@ -3,7 +3,10 @@
  * implements it by routing each key to its bucket's leader; tests implement it in memory. Every
  * method either resolves or rejects with an error carrying a stable `code` (see `ServiceErrorCode`).
  */
+import type { ClusterStatus, RoutingTable } from '../cluster-types.js';
 import { EdictError } from '../errors.js';
+
+export type { ClusterStatus, NodeStatus, RoutingEntry, RoutingTable } from '../cluster-types.js';
 
 /** A stored value and the version that wrote it. Versions of one key only grow. */
 export interface Versioned {
@@ -17,38 +20,6 @@ export interface WriteConditions {
   readonly ifVersion?: number;
   /** Apply only if the key exists (`true`) or does not exist (`false`). */
   readonly ifExists?: boolean;
-}
-
-export interface NodeStatus {
-  readonly id: number;
-  readonly address: string;
-  readonly zone: string;
-  readonly state: string;
-  readonly leaders: number;
-  readonly replicas: number;
-}
-
-export interface ClusterStatus {
-  /** green: every bucket at full strength; yellow: some below their replica count; red: some without a leader. */
-  readonly health: 'green' | 'yellow' | 'red';
-  readonly mapVersion: number;
-  readonly nodes: readonly NodeStatus[];
-  readonly buckets: number;
-  readonly transitions: number;
-}
-
-export interface RoutingEntry {
-  readonly bucket: number;
-  readonly epoch: number;
-  readonly leader: number | null;
-  readonly followers: readonly number[];
-  readonly learners: readonly number[];
-}
-
-export interface RoutingTable {
-  readonly mapVersion: number;
-  readonly nodes: readonly { readonly id: number; readonly address: string }[];
-  readonly buckets: readonly RoutingEntry[];
 }
 
 /**
