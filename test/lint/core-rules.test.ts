@@ -42,6 +42,14 @@ describe('src/core lint rules', () => {
     assert.deepEqual(found, []);
   });
 
+  test('keeps the client library out of the server', async () => {
+    const found = await problems(
+      'src/client/probe.ts',
+      "import type { KvService } from '../server/kv-service.js';\nexport type S = KvService;\n",
+    );
+    assert.ok(found.length > 0, 'expected a lint error for a client importing server code');
+  });
+
   test('allows the same I/O outside src/core', async () => {
     const found = await problems(
       'src/runtime/probe.ts',
