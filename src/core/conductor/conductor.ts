@@ -58,10 +58,25 @@ export interface ConductorInput {
   readonly dead: readonly { readonly id: NodeId; readonly incarnation: number }[];
   /** Nodes that keep failing (flap damping): used for new copies only when nothing else fits. */
   readonly damped: (id: NodeId) => boolean;
+  /**
+   * Whether the leader of `bucket` in `epoch` has drained for a planned handover (its `drained`
+   * report arrived, or the driver's deadline for it passed). Availability only (rule A4): the edict
+   * is safe either way, but issued before the drain it turns in-flight writes into client retries.
+   */
+  readonly drained: (bucket: number, epoch: number) => boolean;
+}
+
+/** A planned handover waiting for its leader to pause and drain (rule A4). */
+export interface PauseRequest {
+  readonly bucket: number;
+  readonly epoch: number;
+  readonly leader: NodeId;
 }
 
 export interface ConductorRound {
   readonly commands: readonly Command[];
+  /** Leaders the driver must ask to pause before their handover edict is issued. */
+  readonly pauses: readonly PauseRequest[];
   /** What the planner could not satisfy, for status and logs. */
   readonly warnings: readonly PlanWarning[];
   /** Buckets whose government differs from the target (moves in progress or waiting). */
@@ -74,7 +89,8 @@ export function conduct(
   options: ConductorOptions = defaultConductorOptions,
 ): ConductorRound {
   const { directory } = input;
-  if (directory.bucketCount === 0) return { commands: [], warnings: [], transitions: 0 };
+  if (directory.bucketCount === 0)
+    return { commands: [], pauses: [], warnings: [], transitions: 0 };
   const nodes = new Map(directory.nodes.map((n) => [n.id, n]));
   const commands: Command[] = [];
   for (const verdict of input.dead) {
@@ -86,7 +102,12 @@ export function conduct(
   }
   const departures = departureEdicts(directory.buckets, nodes);
   if (departures.length > 0 || commands.length > 0) {
-    return { commands: [...commands, ...departures], warnings: [], transitions: departures.length };
+    return {
+      commands: [...commands, ...departures],
+      pauses: [],
+      warnings: [],
+      transitions: departures.length,
+    };
   }
   const round = moveEdicts(directory, input, options);
   return { ...round, commands: [...round.commands, ...removals(directory)] };
@@ -163,26 +184,35 @@ function moveEdicts(
     replicas: directory.replicas,
     ...(options.fanOutMax === undefined ? {} : { fanOutMax: options.fanOutMax }),
   });
-  if (!planned.ok) return { commands: [], warnings: [], transitions: 0 };
+  if (!planned.ok) return { commands: [], pauses: [], warnings: [], transitions: 0 };
   const movePlan = moves(current, planned.value.target, {
     backfillsPerNodeMax: options.backfillsPerNodeMax,
   });
   const caughtUp = (bucket: number, node: NodeId): boolean =>
     directory.buckets[bucket]?.caughtUp.includes(node) ?? false;
   const commands: Command[] = [];
+  const pauses: PauseRequest[] = [];
   for (const step of startableSteps(movePlan, caughtUp)) {
     if (commands.length >= options.edictsPerRoundMax) break;
-    // A follower promoted a moment ago leads only once the current leader has activated (S3).
-    if (
-      step.kind === 'transfer-leader' &&
-      !directory.buckets[step.bucket]?.complete.includes(step.to)
-    ) {
-      continue;
+    if (step.kind === 'transfer-leader') {
+      const g = directory.buckets[step.bucket] as Government;
+      // A follower promoted a moment ago leads only once the current leader has activated (S3).
+      if (!g.complete.includes(step.to)) continue;
+      // A planned handover first pauses the leader and waits for its drain (A4).
+      if (!input.drained(step.bucket, g.epoch)) {
+        pauses.push({ bucket: step.bucket, epoch: g.epoch, leader: step.from });
+        continue;
+      }
     }
     const edict = edictFor(directory.buckets, current, step);
     if (edict !== null) commands.push(edict);
   }
-  return { commands, warnings: planned.value.warnings, transitions: movePlan.buckets.length };
+  return {
+    commands,
+    pauses,
+    warnings: planned.value.warnings,
+    transitions: movePlan.buckets.length,
+  };
 }
 
 /** The edict that performs `step`, or null for a step that is not an edict (a running backfill). */

@@ -53,7 +53,12 @@ function settle(
 ): Observed {
   let minVoters = Infinity;
   for (let round = 1; round <= roundsMax; round++) {
-    const { commands } = conduct({ directory: d.state(), dead, damped: () => false });
+    const { commands } = conduct({
+      directory: d.state(),
+      dead,
+      damped: () => false,
+      drained: () => true,
+    });
     const reports: Command[] = [];
     // Each leader activates its epoch one round after the edict, like a live replica.
     d.state().buckets.forEach((g, bucket) => {
@@ -152,6 +157,7 @@ describe('conductor', () => {
       directory: d.state(),
       dead: [{ id: victim, incarnation: 1 }],
       damped: () => false,
+      drained: () => true,
     });
     assert.equal(first.commands[0]?.kind, 'mark-dead');
     const edicts = first.commands.filter((c) => c.kind === 'edict');
@@ -178,6 +184,7 @@ describe('conductor', () => {
       directory: d.state(),
       dead: [{ id: n(2), incarnation: 1 }],
       damped: () => false,
+      drained: () => true,
     });
     assert.ok(round.commands.every((c) => c.kind !== 'mark-dead'));
   });
@@ -209,6 +216,7 @@ describe('conductor', () => {
       directory: d.state(),
       dead: [{ id: lone, incarnation: 1 }],
       damped: () => false,
+      drained: () => true,
     });
     for (const c of round.commands) d.apply(c);
     assert.equal(d.government(0)?.leader, lone, 'no usurper without the data');
@@ -250,7 +258,7 @@ describe('conductor', () => {
     assert.ok(!d.government(0)!.complete.includes(outsider));
     // The old follower dies with the leader: only the incomplete newcomer is left.
     const dead = [leader, ...g.followers].map((id) => ({ id, incarnation: 1 }));
-    const round = conduct({ directory: d.state(), dead, damped: () => false });
+    const round = conduct({ directory: d.state(), dead, damped: () => false, drained: () => true });
     assert.ok(
       round.commands.every((c) => c.kind !== 'edict'),
       'no edict appoints the incomplete member',
@@ -267,10 +275,64 @@ describe('conductor', () => {
     assert.deepEqual(d.apply(edict), { applied: false, why: 'INCOMPLETE_LEADER' });
   });
 
+  test('a planned handover pauses the leader first and waits for its drain', () => {
+    const d = cluster(3, 6);
+    settle(d);
+    register(d, 4);
+    const drainedAt = new Set<string>();
+    let paused = 0;
+    for (let round = 0; round < 200; round++) {
+      const r = conduct({
+        directory: d.state(),
+        dead: [],
+        damped: () => false,
+        drained: (bucket, e) => drainedAt.has(`${bucket}@${e}`),
+      });
+      for (const p of r.pauses) {
+        assert.equal(
+          d.government(p.bucket)?.leader,
+          p.leader,
+          'the pause goes to the current leader',
+        );
+        drainedAt.add(`${p.bucket}@${p.epoch}`);
+        paused += 1;
+      }
+      for (const c of r.commands) {
+        const before = c.kind === 'edict' ? d.government(c.bucket) : undefined;
+        if (
+          c.kind === 'edict' &&
+          before !== undefined &&
+          before.leader !== null &&
+          c.leader !== before.leader
+        ) {
+          assert.ok(drainedAt.has(`${c.bucket}@${before.epoch}`), 'no handover before the drain');
+        }
+        d.apply(c);
+      }
+      d.state().buckets.forEach((g, bucket) => {
+        if (g.leader !== null && g.complete.length < 1 + g.followers.length)
+          d.apply({ kind: 'activated', bucket, epoch: g.epoch });
+        for (const node of g.learners) d.apply({ kind: 'caught-up', bucket, epoch: g.epoch, node });
+      });
+      if (r.commands.length === 0 && r.pauses.length === 0) break;
+    }
+    assert.ok(paused > 0, 'the join needed at least one handover');
+    assert.equal(
+      conduct({ directory: d.state(), dead: [], damped: () => false, drained: () => false })
+        .commands.length,
+      0,
+    );
+  });
+
   test('proposing a round twice changes nothing the second time', () => {
     const d = cluster(3, 8);
     register(d, 4);
-    const round = conduct({ directory: d.state(), dead: [], damped: () => false });
+    const round = conduct({
+      directory: d.state(),
+      dead: [],
+      damped: () => false,
+      drained: () => true,
+    });
     assert.ok(round.commands.length > 0);
     for (const c of round.commands) assert.ok(d.apply(c).applied);
     for (const c of round.commands) assert.equal(d.apply(c).applied, false);
@@ -279,7 +341,7 @@ describe('conductor', () => {
   test('respects the edicts-per-round limit', () => {
     const d = cluster(3, 64);
     const round = conduct(
-      { directory: d.state(), dead: [], damped: () => false },
+      { directory: d.state(), dead: [], damped: () => false, drained: () => true },
       { ...defaultConductorOptions, edictsPerRoundMax: 5 },
     );
     assert.equal(round.commands.length, 5);
@@ -317,7 +379,12 @@ describe('conductor properties', () => {
             Math.min(3, Math.max(usable, 1 + g.followers.length)),
           );
         }
-        const again = conduct({ directory: d.state(), dead: [], damped: () => false });
+        const again = conduct({
+          directory: d.state(),
+          dead: [],
+          damped: () => false,
+          drained: () => true,
+        });
         assert.deepEqual(again.commands, [], 'stable once settled');
       }),
       { numRuns: 60 },
