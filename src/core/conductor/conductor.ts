@@ -79,6 +79,11 @@ export interface ConductorRound {
   readonly pauses: readonly PauseRequest[];
   /** What the planner could not satisfy, for status and logs. */
   readonly warnings: readonly PlanWarning[];
+  /**
+   * Buckets stopped because no complete member is alive (rule S3): they keep their government and
+   * serve nothing until one comes back. An operator alert: acknowledged writes are at risk.
+   */
+  readonly stopped: readonly { readonly bucket: number; readonly epoch: number }[];
   /** Buckets whose government differs from the target (moves in progress or waiting). */
   readonly transitions: number;
 }
@@ -89,28 +94,34 @@ export function conduct(
   options: ConductorOptions = defaultConductorOptions,
 ): ConductorRound {
   const { directory } = input;
-  if (directory.bucketCount === 0)
-    return { commands: [], pauses: [], warnings: [], transitions: 0 };
+  if (directory.bucketCount === 0) {
+    return { commands: [], pauses: [], warnings: [], stopped: [], transitions: 0 };
+  }
   const nodes = new Map(directory.nodes.map((n) => [n.id, n]));
   const commands: Command[] = [];
   for (const verdict of input.dead) {
     const node = nodes.get(verdict.id);
-    if (node === undefined || node.incarnation !== verdict.incarnation) continue;
+    // A verdict on the registered incarnation or a newer one (a restart that died before its
+    // register committed) kills the node; one on an older incarnation is stale.
+    if (node === undefined || verdict.incarnation < node.incarnation) continue;
     if (node.state !== 'active' && node.state !== 'draining') continue;
-    commands.push({ kind: 'mark-dead', id: verdict.id, incarnation: verdict.incarnation });
+    commands.push({ kind: 'mark-dead', id: verdict.id, incarnation: node.incarnation });
     nodes.set(node.id, { ...node, state: 'dead' });
   }
-  const departures = departureEdicts(directory.buckets, nodes);
+  const stopped: { bucket: number; epoch: number }[] = [];
+  const departures = departureEdicts(directory.buckets, nodes, stopped);
   if (departures.length > 0 || commands.length > 0) {
     return {
       commands: [...commands, ...departures],
       pauses: [],
       warnings: [],
+      stopped,
       transitions: departures.length,
     };
   }
-  const round = moveEdicts(directory, input, options);
-  return { ...round, commands: [...round.commands, ...removals(directory)] };
+  // Stopped buckets still hold dead members; the planner leaves them alone until one returns.
+  const round = moveEdicts(directory, input, options, new Set(stopped.map((s) => s.bucket)));
+  return { ...round, stopped, commands: [...round.commands, ...removals(directory)] };
 }
 
 const alive = (nodes: ReadonlyMap<NodeId, NodeRecord>, id: NodeId): boolean => {
@@ -121,6 +132,7 @@ const alive = (nodes: ReadonlyMap<NodeId, NodeRecord>, id: NodeId): boolean => {
 function departureEdicts(
   buckets: readonly Government[],
   nodes: ReadonlyMap<NodeId, NodeRecord>,
+  stopped: { bucket: number; epoch: number }[],
 ): Command[] {
   const leaders = new Map<NodeId, number>();
   for (const g of buckets)
@@ -137,7 +149,10 @@ function departureEdicts(
       const successor = followers
         .filter((id) => g.complete.includes(id))
         .sort((a, b) => (leaders.get(a) ?? 0) - (leaders.get(b) ?? 0) || a - b)[0];
-      if (successor === undefined) return; // no complete member left: wait for one to come back
+      if (successor === undefined) {
+        stopped.push({ bucket, epoch: g.epoch }); // no complete member left: wait for one
+        return;
+      }
       leaders.set(successor, (leaders.get(successor) ?? 0) + 1);
       leader = successor;
     }
@@ -174,7 +189,12 @@ function moveEdicts(
   directory: DirectoryState,
   input: ConductorInput,
   options: ConductorOptions,
-): ConductorRound {
+  stopped: ReadonlySet<number>,
+): Omit<ConductorRound, 'stopped'> {
+  if (stopped.size > 0) {
+    // The planner needs a live leader in every bucket; moves wait until stopped buckets recover.
+    return { commands: [], pauses: [], warnings: [], transitions: stopped.size };
+  }
   const current: CurrentPlacement[] = directory.buckets.map((g) => ({
     leader: g.leader,
     followers: g.followers,
@@ -184,7 +204,7 @@ function moveEdicts(
     replicas: directory.replicas,
     ...(options.fanOutMax === undefined ? {} : { fanOutMax: options.fanOutMax }),
   });
-  if (!planned.ok) return { commands: [], pauses: [], warnings: [], transitions: 0 };
+  if (!planned.ok) return { commands: [], pauses: [], warnings: [], transitions: 0 }; // no live node
   const movePlan = moves(current, planned.value.target, {
     backfillsPerNodeMax: options.backfillsPerNodeMax,
   });

@@ -38,12 +38,16 @@ export type Command =
       readonly kind: 'activated';
       readonly bucket: number;
       readonly epoch: Epoch;
+      /** Who reports it: only the leader of `epoch` can attest that every voter caught up. */
+      readonly reporter: NodeId;
     }
   | {
       readonly kind: 'caught-up';
       readonly bucket: number;
       readonly epoch: Epoch;
       readonly node: NodeId;
+      /** Who reports it: only the leader of `epoch`, which fed the backfill, can attest it. */
+      readonly reporter: NodeId;
     };
 
 export type CommandKind = Command['kind'];
@@ -127,9 +131,13 @@ function validate(c: unknown): string | null {
       return new Set(all).size === all.length ? null : 'a node holds two roles';
     }
     case 'activated':
-      return isCount(c.bucket) && isCount(c.epoch) ? null : 'bucket or epoch';
+      return isCount(c.bucket) && isCount(c.epoch) && isId(c.reporter)
+        ? null
+        : 'bucket, epoch or reporter';
     case 'caught-up':
-      return isCount(c.bucket) && isCount(c.epoch) && isId(c.node) ? null : 'bucket, epoch or node';
+      return isCount(c.bucket) && isCount(c.epoch) && isId(c.node) && isId(c.reporter)
+        ? null
+        : 'bucket, epoch, node or reporter';
     default:
       return 'unknown kind';
   }

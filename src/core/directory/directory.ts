@@ -28,6 +28,8 @@ export type Rejection =
   | 'BAD_MEMBER'
   | 'NOT_A_LEARNER'
   | 'INCOMPLETE_LEADER'
+  | 'NO_LEADER'
+  | 'NOT_THE_LEADER'
   | 'STILL_A_MEMBER'
   | 'DUPLICATE';
 
@@ -60,7 +62,7 @@ export class Directory {
       replicas: this.replicas,
       version: this.version,
       nodes: [...this.nodes.values()].sort((a, b) => a.id - b.id),
-      buckets: this.buckets,
+      buckets: [...this.buckets],
     };
   }
 
@@ -78,7 +80,9 @@ export class Directory {
 
   apply(command: Command): ApplyResult {
     const result = this.dispatch(command);
-    if (result.applied) this.version = mapVersion(this.version + 1);
+    // Reports change no route: clients refresh their tables only when routing changed.
+    const routing = command.kind !== 'activated' && command.kind !== 'caught-up';
+    if (result.applied && routing) this.version = mapVersion(this.version + 1);
     return result;
   }
 
@@ -104,9 +108,9 @@ export class Directory {
       case 'edict':
         return this.edict(c);
       case 'activated':
-        return this.activated(c.bucket, c.epoch);
+        return this.activated(c.bucket, c.epoch, c.reporter);
       case 'caught-up':
-        return this.caughtUp(c.bucket, c.epoch, c.node);
+        return this.caughtUp(c.bucket, c.epoch, c.node, c.reporter);
     }
   }
 
@@ -126,7 +130,9 @@ export class Directory {
   private markDead(id: NodeId, incarnation: number): ApplyResult {
     const node = this.nodes.get(id);
     if (node === undefined) return no('UNKNOWN_NODE');
-    if (node.incarnation !== incarnation) return no('STALE_INCARNATION');
+    // A verdict on a newer incarnation than registered (it heartbeat, then died before its
+    // register committed) still kills the node: the directory's incarnation is older still.
+    if (incarnation < node.incarnation) return no('STALE_INCARNATION');
     return this.setState(id, ['active', 'draining'], 'dead');
   }
 
@@ -151,13 +157,14 @@ export class Directory {
       const state = this.nodes.get(id)?.state;
       if (state !== 'active' && state !== 'draining') return no('BAD_MEMBER');
     }
+    // Every government names a leader (rule A3): without one every write would hang.
+    if (c.leader === null) return no('NO_LEADER');
     // The first government of a bucket starts with no data: all its voters are complete.
-    const first = members(current).length === 0;
+    const first = current.epoch === 0;
     const newVoters = voters(c);
     const complete = first ? newVoters : current.complete.filter((id) => newVoters.includes(id));
-    if (!first && c.leader !== null && !current.complete.includes(c.leader)) {
-      return no('INCOMPLETE_LEADER');
-    }
+    if (!first && !current.complete.includes(c.leader)) return no('INCOMPLETE_LEADER');
+    assert(complete.includes(c.leader), 'the leader is complete');
     // A learner's finished backfill stays valid while the leader it copied from keeps leading.
     const keep = c.leader === current.leader ? current.caughtUp : [];
     const next: Government = {
@@ -173,21 +180,22 @@ export class Directory {
     return APPLIED;
   }
 
-  private activated(bucket: number, epoch: number): ApplyResult {
+  private activated(bucket: number, epoch: number, reporter: NodeId): ApplyResult {
     const g = this.buckets[bucket];
     if (g === undefined) return no('UNKNOWN_BUCKET');
     if (g.epoch !== epoch) return no('STALE_EPOCH');
-    if (g.leader === null) return no('BAD_MEMBER');
+    if (g.leader !== reporter) return no('NOT_THE_LEADER');
     const all = voters(g).sort((a, b) => a - b);
     if (all.length === g.complete.length) return no('DUPLICATE');
     this.buckets[bucket] = { ...g, complete: all };
     return APPLIED;
   }
 
-  private caughtUp(bucket: number, epoch: number, node: NodeId): ApplyResult {
+  private caughtUp(bucket: number, epoch: number, node: NodeId, reporter: NodeId): ApplyResult {
     const g = this.buckets[bucket];
     if (g === undefined) return no('UNKNOWN_BUCKET');
     if (g.epoch !== epoch) return no('STALE_EPOCH');
+    if (g.leader !== reporter) return no('NOT_THE_LEADER');
     if (!g.learners.includes(node)) return no('NOT_A_LEARNER');
     if (g.caughtUp.includes(node)) return no('DUPLICATE');
     this.buckets[bucket] = { ...g, caughtUp: [...g.caughtUp, node].sort((a, b) => a - b) };

@@ -108,18 +108,32 @@ describe('Directory', () => {
   test('caught-up marks a learner of the current epoch only', () => {
     const d = cluster();
     d.apply(edict(2, 0, 1, [2], [3]));
-    assert.deepEqual(d.apply({ kind: 'caught-up', bucket: 2, epoch: epoch(0), node: n(3) }), {
-      applied: false,
-      why: 'STALE_EPOCH',
-    });
-    assert.deepEqual(d.apply({ kind: 'caught-up', bucket: 2, epoch: epoch(1), node: n(2) }), {
-      applied: false,
-      why: 'NOT_A_LEARNER',
-    });
-    assert.deepEqual(d.apply({ kind: 'caught-up', bucket: 2, epoch: epoch(1), node: n(3) }), {
-      applied: true,
-    });
+    assert.deepEqual(
+      d.apply({ kind: 'caught-up', bucket: 2, epoch: epoch(0), node: n(3), reporter: n(1) }),
+      {
+        applied: false,
+        why: 'STALE_EPOCH',
+      },
+    );
+    assert.deepEqual(
+      d.apply({ kind: 'caught-up', bucket: 2, epoch: epoch(1), node: n(2), reporter: n(1) }),
+      {
+        applied: false,
+        why: 'NOT_A_LEARNER',
+      },
+    );
+    assert.deepEqual(
+      d.apply({ kind: 'caught-up', bucket: 2, epoch: epoch(1), node: n(3), reporter: n(1) }),
+      {
+        applied: true,
+      },
+    );
     assert.deepEqual(d.government(2)?.caughtUp, [3]);
+    assert.deepEqual(
+      d.apply({ kind: 'caught-up', bucket: 2, epoch: epoch(1), node: n(3), reporter: n(2) }),
+      { applied: false, why: 'NOT_THE_LEADER' },
+      'only the leader attests a backfill',
+    );
     // Same leader, learner kept: its backfill stays valid. New leader: it does not.
     d.apply(edict(2, 1, 1, [2], [3, 4]));
     assert.deepEqual(d.government(2)?.caughtUp, [3]);
@@ -129,6 +143,12 @@ describe('Directory', () => {
 });
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({
+    kind: fc.constant('activated' as const),
+    bucket: fc.integer({ min: 0, max: 4 }),
+    epoch: fc.integer({ min: 0, max: 4 }).map(epoch),
+    reporter: fc.integer({ min: 1, max: 5 }).map(n),
+  }),
   fc.record({
     kind: fc.constant('bootstrap' as const),
     bucketCount: fc.integer({ min: 1, max: 4 }),
@@ -158,10 +178,40 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     bucket: fc.integer({ min: 0, max: 4 }),
     epoch: fc.integer({ min: 0, max: 4 }).map(epoch),
     node: fc.integer({ min: 1, max: 5 }).map(n),
+    reporter: fc.integer({ min: 1, max: 5 }).map(n),
+  }),
+  fc.record({
+    kind: fc.constant('edict' as const),
+    bucket: fc.integer({ min: 0, max: 4 }),
+    expectEpoch: fc.integer({ min: 0, max: 4 }).map(epoch),
+    leader: fc.constant(null),
+    followers: fc.subarray([1, 2, 3].map(n)),
+    learners: fc.constant([]),
   }),
 );
 
 describe('Directory properties', () => {
+  test('every government after the first names a complete leader, and complete ⊆ voters', () => {
+    fc.assert(
+      fc.property(fc.array(commandArb, { maxLength: 60 }), (commands) => {
+        const d = new Directory();
+        for (const c of commands) {
+          d.apply(c);
+          for (const g of d.state().buckets) {
+            if (g.epoch === 0) continue;
+            assert.ok(g.leader !== null, 'a government has a leader');
+            assert.ok(g.complete.includes(g.leader), 'the leader is complete');
+            const voters = [g.leader, ...g.followers];
+            assert.ok(
+              g.complete.every((id) => voters.includes(id)),
+              'complete members vote',
+            );
+          }
+        }
+      }),
+    );
+  });
+
   test('every command is idempotent: applying it twice equals once', () => {
     fc.assert(
       fc.property(fc.array(commandArb, { maxLength: 40 }), (commands) => {
@@ -195,7 +245,7 @@ describe('Directory properties', () => {
     );
   });
 
-  test('epochs never go back and the map version grows with every applied command', () => {
+  test('epochs never go back and the map version grows with every applied routing change', () => {
     fc.assert(
       fc.property(fc.array(commandArb, { maxLength: 60 }), (commands) => {
         const d = new Directory();
@@ -204,7 +254,8 @@ describe('Directory properties', () => {
           const version = d.mapVersion;
           const result = d.apply(c);
           d.state().buckets.forEach((g, i) => assert.ok(g.epoch >= (epochs[i] ?? 0)));
-          assert.equal(d.mapVersion, version + (result.applied ? 1 : 0));
+          const routing = c.kind !== 'activated' && c.kind !== 'caught-up';
+          assert.equal(d.mapVersion, version + (result.applied && routing ? 1 : 0));
         }
       }),
     );
