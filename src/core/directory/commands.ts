@@ -92,13 +92,14 @@ export function decodeCommand(bytes: Uint8Array): Result<Command, DecodeError, s
   return problem === null ? ok(raw as Command) : err('MALFORMED_COMMAND', problem);
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
+/** Shape predicates shared with the directory's snapshot decoder. */
+export const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
-const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isId = (v: unknown): v is NodeId => Number.isSafeInteger(v) && (v as number) >= 1;
-const isLabel = (v: unknown, max: number): v is string =>
+export const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+export const isId = (v: unknown): v is NodeId => Number.isSafeInteger(v) && (v as number) >= 1;
+export const isLabel = (v: unknown, max: number): v is string =>
   typeof v === 'string' && v.length > 0 && v.length <= max;
-const isIdList = (v: unknown): v is NodeId[] =>
+export const isIdList = (v: unknown): v is NodeId[] =>
   Array.isArray(v) && v.length <= 16 && v.every(isId) && new Set(v).size === v.length;
 
 function validate(c: unknown): string | null {

@@ -6,7 +6,16 @@
  */
 import { assert } from '../lib/assert.js';
 import { epoch as toEpoch, mapVersion, type MapVersion } from '../lib/ids.js';
-import { canonicalJson, type Command } from './commands.js';
+import { err, ok, type Result } from '../lib/result.js';
+import {
+  canonicalJson,
+  isCount,
+  isId,
+  isIdList,
+  isLabel,
+  isObject,
+  type Command,
+} from './commands.js';
 import {
   members,
   voters,
@@ -207,15 +216,67 @@ export class Directory {
     return new TextEncoder().encode(canonicalJson(this.state()));
   }
 
-  /** Rebuilds a directory from `encode()` output (a metadata-log snapshot). */
-  static decode(bytes: Uint8Array): Directory {
-    const s = JSON.parse(new TextDecoder().decode(bytes)) as DirectoryState;
+  /**
+   * Rebuilds a directory from `encode()` output (a metadata-log snapshot, possibly from a peer).
+   * Untrusted: every field and the government invariants (leader ∈ complete ⊆ voters) are checked,
+   * and anything else is `MALFORMED_SNAPSHOT`.
+   */
+  static decode(bytes: Uint8Array): Result<Directory, 'MALFORMED_SNAPSHOT', string> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch {
+      return err('MALFORMED_SNAPSHOT', 'not UTF-8 JSON');
+    }
+    const problem = snapshotProblem(raw);
+    if (problem !== null) return err('MALFORMED_SNAPSHOT', problem);
+    const s = raw as DirectoryState;
     const d = new Directory();
     d.bucketCount = s.bucketCount;
     d.replicas = s.replicas;
     d.version = mapVersion(s.version);
     for (const n of s.nodes) d.nodes.set(n.id, n);
     d.buckets = [...s.buckets];
-    return d;
+    return ok(d);
   }
+}
+
+const NODE_STATES: readonly string[] = ['active', 'draining', 'dead', 'removed'];
+
+function nodeProblem(n: unknown): string | null {
+  if (!isObject(n) || !isId(n.id) || !isCount(n.incarnation)) return 'node id or incarnation';
+  if (!isLabel(n.address, 256) || !isLabel(n.zone, 64) || !isLabel(n.rack, 64))
+    return 'node labels';
+  if (!Number.isSafeInteger(n.weight) || (n.weight as number) < 1) return 'node weight';
+  return NODE_STATES.includes(n.state as string) ? null : 'node state';
+}
+
+function governmentProblem(g: unknown): string | null {
+  if (!isObject(g) || !isCount(g.epoch)) return 'government epoch';
+  if (g.leader !== null && !isId(g.leader)) return 'government leader';
+  for (const list of [g.followers, g.learners, g.caughtUp, g.complete]) {
+    if (!isIdList(list)) return 'government member lists';
+  }
+  if (g.epoch === 0) return null;
+  const voters = [g.leader, ...(g.followers as NodeId[])];
+  const complete = g.complete as NodeId[];
+  if (g.leader === null || !complete.includes(g.leader as NodeId)) return 'leader not complete';
+  return complete.every((id) => voters.includes(id)) ? null : 'complete member not a voter';
+}
+
+function snapshotProblem(s: unknown): string | null {
+  if (!isObject(s) || !isCount(s.bucketCount) || !isCount(s.replicas) || !isCount(s.version)) {
+    return 'header';
+  }
+  if (!Array.isArray(s.nodes) || !Array.isArray(s.buckets)) return 'nodes or buckets';
+  if (s.buckets.length !== s.bucketCount) return 'bucket count';
+  for (const n of s.nodes) {
+    const problem = nodeProblem(n);
+    if (problem !== null) return problem;
+  }
+  for (const g of s.buckets) {
+    const problem = governmentProblem(g);
+    if (problem !== null) return problem;
+  }
+  return null;
 }

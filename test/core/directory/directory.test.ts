@@ -240,7 +240,9 @@ describe('Directory properties', () => {
           b.apply(decoded.value);
         }
         assert.deepEqual(a.encode(), b.encode());
-        assert.deepEqual(Directory.decode(a.encode()).encode(), a.encode());
+        const decoded = Directory.decode(a.encode());
+        assert.ok(decoded.ok, JSON.stringify(decoded));
+        assert.deepEqual(decoded.value.encode(), a.encode());
       }),
     );
   });
@@ -259,6 +261,37 @@ describe('Directory properties', () => {
         }
       }),
     );
+  });
+});
+
+describe('Directory.decode', () => {
+  test('refuses malformed or inconsistent snapshots with a typed error', () => {
+    const good = JSON.parse(new TextDecoder().decode(cluster().encode())) as Record<
+      string,
+      unknown
+    >;
+    const variants: unknown[] = [
+      { ...good, buckets: [{ epoch: 'x' }] },
+      { ...good, bucketCount: 99 },
+      { ...good, nodes: [{ id: 0 }] },
+      {
+        ...good,
+        buckets: (good.buckets as unknown[]).map(() => ({
+          epoch: 3,
+          leader: 1,
+          followers: [2],
+          learners: [],
+          caughtUp: [],
+          complete: [2],
+        })),
+      },
+    ];
+    for (const v of variants) {
+      const result = Directory.decode(new TextEncoder().encode(JSON.stringify(v)));
+      assert.equal(result.ok, false, JSON.stringify(v).slice(0, 80));
+      if (!result.ok) assert.equal(result.code, 'MALFORMED_SNAPSHOT');
+    }
+    assert.equal(Directory.decode(Uint8Array.of(0xff)).ok, false);
   });
 });
 
