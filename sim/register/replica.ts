@@ -41,6 +41,8 @@ export type RegisterMessage =
     }
   | { readonly t: 'ack'; readonly length: number };
 
+/** The one file of a replica's disk: one JSON line per log entry. */
+const LOG_FILE = 'log';
 /** Entries sent in one append message. */
 const APPEND_BATCH_MAX = 16;
 const encoder = new TextEncoder();
@@ -84,18 +86,14 @@ export class Replica {
     return this.env.host.id === LEADER;
   }
 
-  private get file(): string {
-    return 'log';
-  }
-
   /** Rebuilds the log from disk: one JSON line per entry; a torn last line is cut off. */
   private recover(): number {
-    const bytes = this.env.host.disk.read(this.file);
+    const bytes = this.env.host.disk.read(LOG_FILE);
     if (bytes === null) return 0;
     const text = decoder.decode(bytes);
     const end = text.lastIndexOf('\n') + 1;
     if (end < text.length)
-      this.env.host.disk.truncate(this.file, encoder.encode(text.slice(0, end)).length);
+      this.env.host.disk.truncate(LOG_FILE, encoder.encode(text.slice(0, end)).length);
     for (const line of text.slice(0, end).split('\n')) {
       if (line !== '') this.log.push(JSON.parse(line) as LogEntry);
     }
@@ -135,7 +133,7 @@ export class Replica {
     }
     this.log.push({ key, input, client, reqId });
     this.requests.set(`${client}/${reqId}`, this.log.length);
-    this.env.host.disk.append(this.file, encoder.encode(JSON.stringify(this.log.at(-1)) + '\n'));
+    this.env.host.disk.append(LOG_FILE, encoder.encode(JSON.stringify(this.log.at(-1)) + '\n'));
     this.maybeSync();
   }
 
@@ -145,7 +143,7 @@ export class Replica {
     this.syncing = true;
     const target = this.log.length;
     this.env.host.schedule(this.env.fsyncMs(), 'fsync', () => {
-      this.env.host.disk.fsync(this.file);
+      this.env.host.disk.fsync(LOG_FILE);
       this.syncing = false;
       this.durable = target;
       if (this.isLeader) {
@@ -164,7 +162,7 @@ export class Replica {
       for (let i = this.log.length + 1 - from; i < entries.length; i++) {
         const entry = entries[i] as LogEntry;
         this.log.push(entry);
-        this.env.host.disk.append(this.file, encoder.encode(JSON.stringify(entry) + '\n'));
+        this.env.host.disk.append(LOG_FILE, encoder.encode(JSON.stringify(entry) + '\n'));
       }
       this.maybeSync();
     } else {

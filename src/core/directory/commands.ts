@@ -8,19 +8,11 @@
  * typed error rather than throwing.
  */
 import { err, ok, type Result } from '../lib/result.js';
-import type { Epoch, NodeId } from './types.js';
+import type { Epoch, NodeId, NodeRecord } from './types.js';
 
 export type Command =
   | { readonly kind: 'bootstrap'; readonly bucketCount: number; readonly replicas: number }
-  | {
-      readonly kind: 'register';
-      readonly id: NodeId;
-      readonly address: string;
-      readonly zone: string;
-      readonly rack: string;
-      readonly weight: number;
-      readonly incarnation: number;
-    }
+  | ({ readonly kind: 'register' } & Omit<NodeRecord, 'state'>)
   | { readonly kind: 'mark-dead'; readonly id: NodeId; readonly incarnation: number }
   | { readonly kind: 'drain'; readonly id: NodeId }
   | { readonly kind: 'remove'; readonly id: NodeId }
