@@ -4,7 +4,13 @@
  */
 import type { Scenario } from '../scenario.js';
 import { bucketScenario } from './bucket.js';
+import { clusterScenario } from './cluster.js';
 import { raftScenario } from './raft.js';
 import { registerScenario } from './register.js';
 
-export const scenarios: readonly Scenario[] = [registerScenario, bucketScenario, raftScenario];
+export const scenarios: readonly Scenario[] = [
+  registerScenario,
+  bucketScenario,
+  raftScenario,
+  clusterScenario,
+];

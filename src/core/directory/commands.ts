@@ -17,6 +17,16 @@ export type Command =
   | { readonly kind: 'drain'; readonly id: NodeId }
   | { readonly kind: 'remove'; readonly id: NodeId }
   | {
+      /**
+       * Allocates `count` client-session ids: the next ones after `DirectoryState.sessions`. Ids
+       * are handed out increasing, so a bucket that evicted a session can tell an old id from a
+       * new one (docs/bucket-replication.md, sessions). Not idempotent by design: a repeat
+       * allocates fresh ids, which only wastes numbers.
+       */
+      readonly kind: 'open-sessions';
+      readonly count: number;
+    }
+  | {
       readonly kind: 'edict';
       readonly bucket: number;
       /** The epoch the proposer saw; the edict installs `expectEpoch + 1`. */
@@ -46,6 +56,8 @@ export type CommandKind = Command['kind'];
 
 /** Largest encoded command. An edict lists a handful of members; nothing needs more. */
 export const COMMAND_BYTES_MAX = 4096;
+/** Session ids one `open-sessions` command may allocate. */
+export const SESSIONS_PER_COMMAND_MAX = 4096;
 const ADDRESS_CHARS_MAX = 256;
 const LABEL_CHARS_MAX = 64;
 
@@ -116,6 +128,10 @@ function validate(c: unknown): string | null {
     case 'drain':
     case 'remove':
       return isId(c.id) ? null : 'id';
+    case 'open-sessions':
+      return isCount(c.count) && c.count >= 1 && c.count <= SESSIONS_PER_COMMAND_MAX
+        ? null
+        : `count must be an integer in 1..${SESSIONS_PER_COMMAND_MAX}`;
     case 'edict': {
       if (!isCount(c.bucket) || !isCount(c.expectEpoch)) return 'bucket or expectEpoch';
       if (c.leader !== null && !isId(c.leader)) return 'leader';

@@ -63,6 +63,8 @@ export class Directory {
   private version: MapVersion = mapVersion(0);
   private readonly nodes = new Map<NodeId, NodeRecord>();
   private buckets: Government[] = [];
+  private sessions = 0;
+  private drains: NodeId[] = [];
 
   /** A read-only view of the whole state, nodes in id order. */
   state(): DirectoryState {
@@ -72,6 +74,8 @@ export class Directory {
       version: this.version,
       nodes: [...this.nodes.values()].sort((a, b) => a.id - b.id),
       buckets: [...this.buckets],
+      sessions: this.sessions,
+      drains: [...this.drains],
     };
   }
 
@@ -89,8 +93,11 @@ export class Directory {
 
   apply(command: Command): ApplyResult {
     const result = this.dispatch(command);
-    // Reports change no route: clients refresh their tables only when routing changed.
-    const routing = command.kind !== 'activated' && command.kind !== 'caught-up';
+    // Reports and session ids change no route: clients refresh their tables only on routing changes.
+    const routing =
+      command.kind !== 'activated' &&
+      command.kind !== 'caught-up' &&
+      command.kind !== 'open-sessions';
     if (result.applied && routing) this.version = mapVersion(this.version + 1);
     return result;
   }
@@ -103,17 +110,28 @@ export class Directory {
       this.buckets = Array.from({ length: c.bucketCount }, () => EMPTY_GOVERNMENT);
       return APPLIED;
     }
+    if (c.kind === 'open-sessions') {
+      // Session ids need no buckets: clients may open sessions while the cluster bootstraps.
+      this.sessions += c.count;
+      return APPLIED;
+    }
     if (this.bucketCount === 0) return no('NOT_BOOTSTRAPPED');
     switch (c.kind) {
       case 'register':
         return this.register(c);
       case 'mark-dead':
         return this.markDead(c.id, c.incarnation);
-      case 'drain':
-        return this.setState(c.id, ['active'], 'draining');
-      case 'remove':
+      case 'drain': {
+        const result = this.setState(c.id, ['active'], 'draining');
+        if (result.applied) this.drains = [...this.drains, c.id].sort((a, b) => a - b);
+        return result;
+      }
+      case 'remove': {
         if (this.buckets.some((g) => members(g).includes(c.id))) return no('STILL_A_MEMBER');
-        return this.setState(c.id, ['dead', 'draining'], 'removed');
+        const result = this.setState(c.id, ['dead', 'draining'], 'removed');
+        if (result.applied) this.drains = this.drains.filter((id) => id !== c.id);
+        return result;
+      }
       case 'edict':
         return this.edict(c);
       case 'activated':
@@ -129,8 +147,8 @@ export class Directory {
       if (existing.state === 'removed') return no('BAD_NODE_STATE');
       if (c.incarnation <= existing.incarnation) return no('STALE_INCARNATION');
     }
-    // A new incarnation of a draining node keeps draining; otherwise the node is active again.
-    const state = existing?.state === 'draining' ? 'draining' : 'active';
+    // A node being drained keeps draining in every incarnation (even after a death).
+    const state = this.drains.includes(c.id) ? 'draining' : 'active';
     const { id, address, zone, rack, weight, incarnation } = c;
     this.nodes.set(id, { id, address, zone, rack, weight, incarnation, state });
     return APPLIED;
@@ -237,6 +255,8 @@ export class Directory {
     d.version = mapVersion(s.version);
     for (const n of s.nodes) d.nodes.set(n.id, n);
     d.buckets = [...s.buckets];
+    d.sessions = s.sessions;
+    d.drains = [...s.drains];
     return ok(d);
   }
 }
@@ -268,6 +288,8 @@ function snapshotProblem(s: unknown): string | null {
   if (!isObject(s) || !isCount(s.bucketCount) || !isCount(s.replicas) || !isCount(s.version)) {
     return 'header';
   }
+  if (!isCount(s.sessions)) return 'sessions';
+  if (!Array.isArray(s.drains) || !s.drains.every(isId)) return 'drains';
   if (!Array.isArray(s.nodes) || !Array.isArray(s.buckets)) return 'nodes or buckets';
   if (s.buckets.length !== s.bucketCount) return 'bucket count';
   for (const n of s.nodes) {

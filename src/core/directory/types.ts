@@ -58,6 +58,13 @@ export interface DirectoryState {
   readonly nodes: readonly NodeRecord[];
   /** Governments indexed by bucket id. */
   readonly buckets: readonly Government[];
+  /** The last client-session id allocated (0: none yet). Ids are 1, 2, 3, ... */
+  readonly sessions: number;
+  /**
+   * Nodes an operator asked to drain and not yet removed, ascending. The intent outlives a death:
+   * a draining node that dies and registers again comes back draining, not active.
+   */
+  readonly drains: readonly NodeId[];
 }
 
 /** The voters of a government: the leader, then the followers. */

@@ -324,3 +324,46 @@ describe('decodeCommand', () => {
     }
   });
 });
+
+describe('directory: session ids and drain intent', () => {
+  test('open-sessions allocates increasing ids, before and after bootstrap, without a map change', () => {
+    const d = new Directory();
+    assert.deepEqual(d.apply({ kind: 'open-sessions', count: 3 }), { applied: true });
+    assert.equal(d.state().sessions, 3);
+    d.apply({ kind: 'bootstrap', bucketCount: 4, replicas: 3 });
+    const version = d.mapVersion;
+    d.apply({ kind: 'open-sessions', count: 2 });
+    assert.equal(d.state().sessions, 5);
+    assert.equal(d.mapVersion, version, 'session ids route nothing');
+    const copy = Directory.decode(d.encode());
+    assert.ok(copy.ok);
+    assert.equal(copy.value.state().sessions, 5);
+    assert.equal(decodeCommand(encodeCommand({ kind: 'open-sessions', count: 0 })).ok, false);
+  });
+
+  test('a draining node that dies and registers again comes back draining', () => {
+    const d = new Directory();
+    d.apply({ kind: 'bootstrap', bucketCount: 4, replicas: 3 });
+    d.apply(register(1));
+    d.apply({ kind: 'drain', id: n(1) });
+    d.apply({ kind: 'mark-dead', id: n(1), incarnation: 1 });
+    assert.equal(d.node(n(1))?.state, 'dead');
+    d.apply(register(1, 2));
+    assert.equal(d.node(n(1))?.state, 'draining');
+    assert.deepEqual(d.state().drains, [n(1)]);
+    d.apply({ kind: 'remove', id: n(1) });
+    assert.deepEqual(d.state().drains, []);
+    const copy = Directory.decode(d.encode());
+    assert.ok(copy.ok && copy.value.node(n(1))?.state === 'removed');
+  });
+
+  test('a refused remove keeps the drain intent', () => {
+    const d = new Directory();
+    d.apply({ kind: 'bootstrap', bucketCount: 4, replicas: 3 });
+    d.apply(register(1));
+    d.apply({ kind: 'drain', id: n(1) });
+    d.apply(edict(0, 0, 1, []));
+    assert.equal(d.apply({ kind: 'remove', id: n(1) }).applied, false);
+    assert.deepEqual(d.state().drains, [n(1)]);
+  });
+});
