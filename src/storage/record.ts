@@ -51,6 +51,14 @@ export const RecordType = {
   Drop: 7,
   /** Compaction output: live versions copied out of older segments. Never replayed. */
   Relocate: 8,
+  /** First record of every bucket-log segment (src/storage/bucket-log.ts): version, id, kind. */
+  BucketLogHeader: 9,
+  /** Bucket log: one bucket's batch of persist ops (or the last slice of a chunked batch). */
+  BucketOps: 10,
+  /** Bucket log: a leading slice of a batch too large for one record; the BucketOps ends it. */
+  BucketOpsPart: 11,
+  /** Bucket log: the last record of a complete compaction segment. */
+  BucketLogCompacted: 12,
 } as const;
 /** A record type number. */
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
