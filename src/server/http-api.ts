@@ -37,6 +37,11 @@ const STATUS: Record<string, number> = {
   WRONG_LEADER: 421,
   STALE_MAP: 421,
   QUEUE_FULL: 503,
+  // HTTP writes carry no session, so a node should never answer them with these two. Should one
+  // leak: SESSION_EXPIRED means "not applied", so retry (503); STALE_SEQ means "outcome unknown",
+  // a fault as far as an HTTP caller is concerned (500, like INTERNAL).
+  SESSION_EXPIRED: 503,
+  STALE_SEQ: 500,
 };
 
 export interface HttpApiOptions {
