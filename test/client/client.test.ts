@@ -321,6 +321,30 @@ describe('client: sessions', () => {
     assert.equal(cluster.store.writesApplied, 40);
   });
 
+  test('writes that start while a session is opening wait for it', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    cluster.sessionOpenDelayMs = 150;
+    const early = db.put('early', 'v');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const late = [db.put('late-1', 'v'), db.delete('late-2')];
+    assert.equal(cluster.served('kv.put') + cluster.served('kv.delete'), 0, 'nothing sent yet');
+    await Promise.all([early, ...late]);
+    assert.equal(cluster.served('session.open'), 1);
+    assert.equal(cluster.store.writesApplied, 2);
+  });
+
+  test('close() while a session is opening fails the waiting writes with UNAVAILABLE', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    cluster.sessionOpenDelayMs = 100;
+    const put = db.put('k', 'v');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await db.close();
+    await rejects(put, 'UNAVAILABLE');
+    assert.equal(cluster.served('kv.put'), 0);
+  });
+
   test('pipelined writes with lost and duplicated answers are applied exactly once', async () => {
     const cluster = await FakeCluster.start(cleanup);
     const db = await client(cluster);

@@ -160,6 +160,8 @@ class NodeService implements KvService {
   }
 
   async openSession(): Promise<{ clientId: number }> {
+    const delayMs = this.cluster.sessionOpenDelayMs;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     return this.cluster.store.openSession();
   }
 
@@ -188,6 +190,8 @@ export class FakeCluster {
   table: RoutingTable = { mapVersion: 1, nodes: [], buckets: [] };
   /** When set, a request routed by an older map is refused with STALE_MAP. */
   strictMaps = false;
+  /** How long `session.open` takes, in milliseconds (as a metadata-log round trip would). */
+  sessionOpenDelayMs = 0;
 
   /** Starts `nodeCount` nodes; bucket b is led by node (b mod nodeCount) + 1. */
   static async start(cleanup: Cleanup, nodeCount = 3, bucketCount = 16): Promise<FakeCluster> {
