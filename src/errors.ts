@@ -56,6 +56,20 @@ export const ERROR_CODES = {
   WRONG_LEADER: 'not the leader of this bucket',
   /** The sender's routing table is older than the node's; `details.mapVersion` is current. */
   STALE_MAP: 'the routing table is stale',
+  /**
+   * The write's session is unknown to its bucket: evicted from the bucket's session table, or never
+   * seen there and at or below the bucket's eviction floor (client ids are allocated increasing).
+   * Not executed in this attempt; open a new session (`session.open`) and send the write under it
+   * with a fresh seq. An earlier attempt of the same write may still have been applied, so only a
+   * write none of whose attempts may have taken effect can be retried that way.
+   */
+  SESSION_EXPIRED: 'the session is unknown to the bucket',
+  /**
+   * The write's seq is below its session's floor (`ackedBelow`) at the bucket: a late copy of a
+   * write the client had already finished with, whose result the bucket no longer keeps. Outcome
+   * unknown: that seq may or may not have been applied.
+   */
+  STALE_SEQ: 'the session seq is below the acknowledged floor',
 } as const;
 
 /** A stable, machine-readable error code. */

@@ -9,10 +9,18 @@
  * `CONNECTION_CLOSED` it refreshes and retries after an exponential backoff with full jitter. Any
  * other error is final.
  *
- * Exactly-once. Every write carries the client's session stamp (clientId, seq); a retry reuses the
- * seq, so a write whose first attempt did reach the leader is answered with its first result, not
- * applied twice. If an operation gives up after any attempt whose outcome is unknown, it rejects
- * with `TIMEOUT` (outcome unknown), never with a code that would claim it was not executed.
+ * Exactly-once. The first write opens a session (`session.open`: the cluster allocates the client
+ * id; one open at a time, concurrent writers wait for it). Every write carries the session stamp
+ * (clientId, seq, ackedBelow); a retry reuses the seq, so a write whose first attempt did reach the
+ * leader is answered with its first result, not applied twice. If an operation gives up after any
+ * attempt whose outcome is unknown, it rejects with `TIMEOUT` (outcome unknown), never with a code
+ * that would claim it was not executed.
+ *
+ * Sessions. `SESSION_EXPIRED` means the key's bucket no longer knows the session (this attempt was
+ * not applied). The session is then dropped for every later write. If no earlier attempt of the
+ * write may have been applied, the write is sent again at once under a new session with a fresh
+ * seq; otherwise its outcome is unknown and it rejects with `TIMEOUT`. `STALE_SEQ` (outcome
+ * unknown) is final.
  */
 import { randomBytes } from 'node:crypto';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../core/lib/limits.js';
@@ -57,6 +65,20 @@ export interface DeleteOptions {
 
 export type { ConnectOptions } from './options.js';
 
+/** A session the cluster opened for this client, and the seqs of its writes. */
+interface Session {
+  readonly clientId: number;
+  readonly seqs: SessionSeqs;
+  /** A bucket answered SESSION_EXPIRED: later writes open a new session. */
+  expired: boolean;
+}
+
+/** A write's place in its session: the stamp of every attempt under that session. */
+interface Stamped {
+  readonly session: Session;
+  readonly seq: number;
+}
+
 /** Codes after which the client refreshes its routing table and retries. */
 const REDIRECTS = new Set(['WRONG_LEADER', 'STALE_MAP']);
 const NOT_EXECUTED_RETRIES = new Set(['UNAVAILABLE', 'QUEUE_FULL']);
@@ -95,11 +117,16 @@ export async function connect(
 
 /** A connection to an Edict cluster. Safe to share; close it with {@link EdictClient.close}. */
 export class EdictClient {
-  /** This client's session id, stamped on every write. */
-  readonly clientId: string;
+  /** The name this client gives itself in each connection's hello: random, for the nodes' logs. */
+  readonly peerId: string;
   private readonly routes = new RouteCache();
   private readonly links: Links;
-  private readonly seqs: SessionSeqs;
+  /** The session new writes use; null before the first write. An expired one is replaced next. */
+  private session: Session | null = null;
+  /** The `session.open` in progress, shared by every writer waiting for a session. */
+  private opening: Promise<Session> | null = null;
+  /** Writes started and not done, across sessions (bounded by `writesInFlightMax`). */
+  private writesInFlight = 0;
   private readonly sleeps = new Set<() => void>();
   private refreshing: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -109,13 +136,20 @@ export class EdictClient {
     readonly options: ClientOptions,
     private readonly components: ResolvedComponents,
   ) {
-    this.clientId = options.clientId ?? randomBytes(16).toString('base64url');
-    this.seqs = new SessionSeqs(options.writesInFlightMax);
+    this.peerId = `client-${randomBytes(9).toString('base64url')}`;
     this.links = new Links(components, {
-      localId: this.clientId,
+      localId: this.peerId,
       connectionsMax: options.connectionsMax,
       peer: options.peer,
     });
+  }
+
+  /**
+   * The id of the session new writes use: allocated by the cluster when the first write opens it,
+   * replaced when a bucket no longer knows it. Null before the first write.
+   */
+  get clientId(): number | null {
+    return this.session?.clientId ?? null;
   }
 
   /** The version of the cached routing table. */
@@ -204,13 +238,17 @@ export class EdictClient {
     this.throwIfClosed();
     const { options } = this;
     const deadline = performance.now() + options.timeoutMs;
-    const stamp = operation.write ? this.seqs.begin() : null;
+    if (operation.write) this.reserveWrite();
+    let stamped: Stamped | null = null;
     let unknown: EdictError | null = null;
     let last: EdictError = new EdictError('TIMEOUT', `no attempt within ${options.timeoutMs} ms`);
     let hint: string | null = null;
     let backoffs = 0;
     try {
       for (let attempt = 0; attempt < options.attemptsMax; attempt += 1) {
+        if (deadline - performance.now() < 1 || this.closing !== null) break;
+        // Failing to get a session is final: nothing of this write may have been applied.
+        if (operation.write && stamped === null) stamped = await this.beginWrite(deadline);
         const remainingMs = Math.floor(deadline - performance.now());
         if (remainingMs <= 0 || this.closing !== null) break;
         const target: string | null = hint ?? this.targetOf(operation.key, attempt);
@@ -221,11 +259,27 @@ export class EdictClient {
             ...operation.body,
             mapVersion: this.routes.mapVersion,
           };
-          if (stamp !== null) body.session = { clientId: this.clientId, ...this.seqs.stamp(stamp) };
+          if (stamped !== null) {
+            const { session, seq } = stamped;
+            body.session = { clientId: session.clientId, ...session.seqs.stamp(seq) };
+          }
           const timeoutMs = Math.min(remainingMs, options.attemptTimeoutMs);
           return await this.links.request(target, operation.type, body, timeoutMs);
         } catch (caught) {
           last = asEdictError(caught);
+        }
+        if (last.code === 'SESSION_EXPIRED' && stamped !== null) {
+          stamped.session.expired = true;
+          // An earlier attempt may have been applied before the session was evicted.
+          if (unknown !== null) throw giveUp(unknown, last);
+          this.components.logger.debug(
+            { type: operation.type, attempt, target, clientId: stamped.session.clientId },
+            'session expired: retrying under a new session',
+          );
+          stamped.session.seqs.end(stamped.seq);
+          stamped = null;
+          hint = target; // it leads the bucket: it knew the session was gone
+          continue;
         }
         if (UNKNOWN_RETRIES.has(last.code)) unknown ??= last;
         else if (!REDIRECTS.has(last.code) && !NOT_EXECUTED_RETRIES.has(last.code)) {
@@ -251,10 +305,87 @@ export class EdictClient {
         await this.sleep(this.backoffMs(backoffs++), deadline);
       }
     } finally {
-      if (stamp !== null) this.seqs.end(stamp);
+      if (stamped !== null) stamped.session.seqs.end(stamped.seq);
+      if (operation.write) this.writesInFlight -= 1;
     }
     this.throwIfClosed(unknown);
     throw giveUp(unknown, last);
+  }
+
+  /** Counts a write in flight; `QUEUE_FULL` when `writesInFlightMax` already are. */
+  private reserveWrite(): void {
+    const max = this.options.writesInFlightMax;
+    if (this.writesInFlight >= max) {
+      throw new EdictError('QUEUE_FULL', `${this.writesInFlight} writes in flight`, {
+        writesInFlightMax: max,
+      });
+    }
+    this.writesInFlight += 1;
+  }
+
+  /**
+   * Gives a write its seq in the current session, opening one first when there is none (or it
+   * expired). One `session.open` at a time: concurrent writers wait for the same one. Rejects with
+   * `UNAVAILABLE` (the write was not sent) when no session opens before `deadline`.
+   */
+  private async beginWrite(deadline: number): Promise<Stamped> {
+    let session = this.session;
+    if (session === null || session.expired) {
+      this.opening ??= this.openSession().finally(() => {
+        this.opening = null;
+      });
+      session = await this.untilDeadline(this.opening, deadline);
+    }
+    return { session, seq: session.seqs.begin() };
+  }
+
+  /** Asks any node to open a session, with the retry rules of {@link run}, and installs it. */
+  private async openSession(): Promise<Session> {
+    let answer: unknown;
+    try {
+      answer = await this.run({ type: 'session.open', key: null, body: {}, write: false });
+    } catch (caught) {
+      const error = asEdictError(caught);
+      throw new EdictError(
+        'UNAVAILABLE',
+        `could not open a session: ${error.message}`,
+        { sessionCode: error.code },
+        { cause: error },
+      );
+    }
+    const { clientId } = (answer ?? {}) as Record<string, unknown>;
+    if (typeof clientId !== 'number' || !Number.isSafeInteger(clientId) || clientId < 1) {
+      throw new EdictError('UNAVAILABLE', 'could not open a session: malformed answer', {
+        sessionCode: 'INTERNAL',
+      });
+    }
+    const session: Session = {
+      clientId,
+      seqs: new SessionSeqs(this.options.writesInFlightMax),
+      expired: false,
+    };
+    this.session = session;
+    return session;
+  }
+
+  /** `promise`, or `UNAVAILABLE` if it has not settled by `deadline`. */
+  private untilDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new EdictError('UNAVAILABLE', 'no session opened within the deadline')),
+        Math.max(0, deadline - performance.now()),
+      );
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** The node for attempt `attempt` of an operation on `key`: its bucket's leader, or a seed. */

@@ -27,8 +27,6 @@ export interface ClientOptions {
   readonly connectionsMax: number;
   /** Most writes in flight at once; one more fails at once with `QUEUE_FULL`. */
   readonly writesInFlightMax: number;
-  /** Session id; a random one by default. Two live clients must never share one. */
-  readonly clientId?: string;
   /** Transport options of each connection (host and port come from the routing table). */
   readonly peer: Omit<PeerOptions, 'host' | 'port'>;
 }
@@ -123,10 +121,6 @@ export function resolveOptions(options: ConnectOptions): ClientOptions {
   if (resolved.attemptTimeoutMs > resolved.timeoutMs) bad('attemptTimeoutMs above timeoutMs');
   if (resolved.backoffMaxMs < resolved.backoffBaseMs) bad('backoffMaxMs below backoffBaseMs');
   if (resolved.attemptsMax > 1_000) bad('attemptsMax above 1000');
-  const id = resolved.clientId;
-  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > 128)) {
-    bad('clientId must be 1 to 128 characters');
-  }
   assert(resolved.peer.requestTimeoutMs > 0, 'peer.requestTimeoutMs is positive');
   return resolved;
 }

@@ -1,6 +1,6 @@
 /**
- * The client's session sequence numbers (DESIGN.md 4.5). Every write takes the next seq when it
- * starts and keeps it through all its retries; `ackedBelow` is the lowest seq still in flight, so
+ * The sequence numbers of one client session (DESIGN.md 4.5). Every write takes the next seq of the
+ * session it is sent under and keeps it through all its retries in that session; `ackedBelow` is the lowest seq still in flight, so
  * the servers may forget the results of every write below it and must refuse those seqs if a
  * stray copy arrives late. Writes may complete out of order; the floor only moves past seqs that
  * are done.

@@ -3,7 +3,8 @@
  * a node serves to `edict/client` over the transport of `src/net`. Each body is validated here,
  * before anything reaches the {@link KvService}; a bad body is answered with a typed error
  * (`BAD_REQUEST`, `BAD_KEY`, `KEY_TOO_LARGE`, `VALUE_TOO_LARGE`) and has no effect. Routing,
- * leadership (`WRONG_LEADER`, `STALE_MAP`) and session deduplication are the service's job.
+ * leadership (`WRONG_LEADER`, `STALE_MAP`), session allocation (`session.open`) and session
+ * deduplication (`SESSION_EXPIRED`, `STALE_SEQ`) are the service's job.
  *
  * Unknown fields in a body are ignored, so that a newer client can talk to an older node; a field
  * that is present must have its documented type.
@@ -18,6 +19,7 @@ export const CLIENT_REQUEST_TYPES = [
   'kv.get',
   'kv.put',
   'kv.delete',
+  'session.open',
   'cluster.map',
   'cluster.status',
 ] as const;
@@ -28,9 +30,6 @@ export type ClientRequestType = (typeof CLIENT_REQUEST_TYPES)[number];
 export function isClientRequestType(type: string): type is ClientRequestType {
   return (CLIENT_REQUEST_TYPES as readonly string[]).includes(type);
 }
-
-/** Longest client id, in characters: a UUID or 16 random bytes in base64url fit with room. */
-export const CLIENT_ID_CHARS_MAX = 128;
 
 /** `kv.get` body. */
 export interface GetBody {
@@ -85,6 +84,10 @@ export function createClientProtocolHandler(components: ClientProtocolComponents
         const body = parseDelete(request.body);
         const deleted = await service.delete(body.key, conditionsOf(body), contextOf(body));
         return deleted === null ? null : { version: deleted.version };
+      }
+      case 'session.open': {
+        const { clientId } = await service.openSession();
+        return { clientId };
       }
       case 'cluster.map':
         return service.map();
@@ -154,28 +157,19 @@ function writeFields(
   };
 }
 
-/** Validates a session stamp `{clientId, seq, ackedBelow?}`. */
+/**
+ * Validates a session stamp `{clientId, seq, ackedBelow}`: three positive integers, the id one
+ * that `session.open` allocated, with `ackedBelow` at most `seq`.
+ */
 export function parseSession(value: unknown): ClientSession {
   const fields = record(value, 'session');
-  const { clientId, seq } = fields;
-  if (
-    typeof clientId !== 'string' ||
-    clientId.length === 0 ||
-    clientId.length > CLIENT_ID_CHARS_MAX
-  ) {
-    throw new EdictError(
-      'BAD_REQUEST',
-      `session.clientId must be a string of 1 to ${CLIENT_ID_CHARS_MAX} characters`,
-    );
-  }
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
-    throw new EdictError('BAD_REQUEST', 'session.seq must be a positive integer');
-  }
-  const ackedBelow = optionalCount(fields.ackedBelow, 'session.ackedBelow');
-  if (ackedBelow !== undefined && ackedBelow > seq) {
+  const clientId = positive(fields.clientId, 'session.clientId');
+  const seq = positive(fields.seq, 'session.seq');
+  const ackedBelow = positive(fields.ackedBelow, 'session.ackedBelow');
+  if (ackedBelow > seq) {
     throw new EdictError('BAD_REQUEST', 'session.ackedBelow must be at most session.seq');
   }
-  return ackedBelow === undefined ? { clientId, seq } : { clientId, seq, ackedBelow };
+  return { clientId, seq, ackedBelow };
 }
 
 function conditionsOf(body: WriteConditions): WriteConditions {
@@ -209,6 +203,14 @@ function key(value: unknown): Uint8Array {
     throw new EdictError('KEY_TOO_LARGE', `keys are at most ${KEY_BYTES_MAX} bytes`, {
       keyBytesMax: KEY_BYTES_MAX,
     });
+  }
+  return value;
+}
+
+/** A positive safe integer (required). */
+function positive(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new EdictError('BAD_REQUEST', `${name} must be a positive integer`);
   }
   return value;
 }

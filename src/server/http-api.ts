@@ -13,6 +13,10 @@
  * Keys are the percent-decoded path after `/v1/kv/`, as UTF-8. Errors are JSON `{code, message}`
  * with a fitting status; `WRONG_LEADER` and `STALE_MAP` are 421 (Misdirected Request) with
  * `details: {leaderHint?, mapVersion}`. Bodies are read with a hard limit and never buffered past it.
+ *
+ * Writes over HTTP carry no session: each request is one attempt, applied each time it arrives, so
+ * a caller that retries a PUT or DELETE whose answer it lost may apply it twice (use If-Match to
+ * make a retry safe). Exactly-once retries are the client protocol's (docs/client.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -37,6 +41,11 @@ const STATUS: Record<string, number> = {
   WRONG_LEADER: 421,
   STALE_MAP: 421,
   QUEUE_FULL: 503,
+  // HTTP writes carry no session, so a node should never answer them with these two. Should one
+  // leak: SESSION_EXPIRED means "not applied", so retry (503); STALE_SEQ means "outcome unknown",
+  // a fault as far as an HTTP caller is concerned (500, like INTERNAL).
+  SESSION_EXPIRED: 503,
+  STALE_SEQ: 500,
 };
 
 export interface HttpApiOptions {

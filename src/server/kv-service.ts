@@ -24,19 +24,26 @@ export interface WriteConditions {
 
 /**
  * A client session's stamp on a write, for exactly-once retries (DESIGN.md 1 and 4.5). A client
- * numbers its writes 1, 2, 3, ... and sends a retried write with the same `seq`; the service applies
- * each (clientId, seq) at most once and answers a repeat with the first result (value or error).
+ * opens a session ({@link KvService.openSession}), numbers its writes 1, 2, 3, ... and sends a
+ * retried write with the same `seq`; the service applies each (clientId, seq) at most once and
+ * answers a repeat with the first result (value or error).
+ *
+ * Sessions live in each bucket's session table, which is bounded: a bucket that does not know
+ * `clientId` and finds it at or below its eviction floor answers `SESSION_EXPIRED` (not applied;
+ * the client opens a new session); a `seq` below the session's `ackedBelow` floor at the bucket is
+ * answered `STALE_SEQ` (outcome unknown).
  */
 export interface ClientSession {
-  /** Random id chosen by the client for its lifetime; 1 to 128 characters. */
-  readonly clientId: string;
-  /** Positive, unique per write of this client; a retry reuses it. */
+  /** The id {@link KvService.openSession} allocated: a positive safe integer. */
+  readonly clientId: number;
+  /** Positive, unique per write of this session; a retry reuses it. */
   readonly seq: number;
   /**
-   * Every seq below this one has been answered to the client (or given up on), so the service may
-   * forget their results and must not apply them if they arrive late. Optional; at most `seq`.
+   * Every seq of this session below this one has been answered to the client (or given up on), so
+   * the service may forget their results and must not apply them if they arrive late. From 1 to
+   * `seq`; a session's floor only moves up.
    */
-  readonly ackedBelow?: number;
+  readonly ackedBelow: number;
 }
 
 /** What a front end knows about a request beyond its key and value. */
@@ -68,6 +75,13 @@ export interface KvService {
     conditions: WriteConditions,
     context?: KvCallContext,
   ): Promise<{ version: number } | null>;
+  /**
+   * Opens a client session: allocates a cluster-unique client id (through the metadata log on a
+   * node), a positive safe integer, larger than every id allocated before it. Nothing is stored per
+   * session until its first write reaches a bucket. Retrying after an unknown outcome is safe: at
+   * worst an id is allocated and never used.
+   */
+  openSession(): Promise<{ clientId: number }>;
   status(): Promise<ClusterStatus>;
   map(): Promise<RoutingTable>;
   /** Asks the conductor to move every bucket off `node`; resolves once the request is recorded. */
@@ -105,6 +119,8 @@ export function staleMap(clientMapVersion: number, mapVersion: number): EdictErr
  * when the outcome is unknown, `KEY_TOO_LARGE`/`VALUE_TOO_LARGE`/`BAD_REQUEST` for bad input,
  * `UNKNOWN_NODE` for a drain of a node that is not a member, `WRONG_LEADER` ({@link wrongLeader})
  * when this node does not lead the key's bucket, `STALE_MAP` ({@link staleMap}) when the request
- * was routed by an older routing table and this node will not serve it.
+ * was routed by an older routing table and this node will not serve it, `SESSION_EXPIRED` when the
+ * write's session is unknown to its bucket (not applied; the client opens a new session),
+ * `STALE_SEQ` when the write's seq is below its session's floor at the bucket (outcome unknown).
  */
 export type { ErrorCode as ServiceErrorCode } from '../errors.js';

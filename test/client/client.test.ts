@@ -1,9 +1,11 @@
 // The client library against a fake cluster of three real transport servers on 127.0.0.1 (see
 // fake-cluster.ts): reads and conditional writes; requests go straight to the bucket leader; moved
 // leadership and a bumped map version are followed (WRONG_LEADER and STALE_MAP); a lost answer is
-// retried under the same session seq and applied once; a stopped node is routed around; bad input
-// and exhausted retries end in typed errors; close() releases every connection. Timeouts are kept
-// short so the file runs in a few seconds.
+// retried under the same session seq and applied once; sessions are opened by the cluster, once
+// for concurrent first writes, and renewed after SESSION_EXPIRED only when no earlier attempt may
+// have been applied; a stopped node is routed around; bad input and exhausted retries end in typed
+// errors; close() releases every connection. Timeouts are kept short so the file runs in a few
+// seconds.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -274,7 +276,7 @@ describe('client: exactly-once retries', () => {
     const db = await client(cluster);
     await Promise.all(Array.from({ length: 20 }, (_, i) => db.put(`p${i}`, 'v')));
     for (let i = 0; i < 5; i += 1) await db.put(`s${i}`, 'v');
-    assert.equal(cluster.store.sessionResults(db.clientId), 1, 'only the last one is kept');
+    assert.equal(cluster.store.sessionResults(db.clientId ?? 0), 1, 'only the last one is kept');
   });
 
   test('giving up after an unknown outcome reports TIMEOUT, not UNAVAILABLE', async () => {
@@ -287,6 +289,152 @@ describe('client: exactly-once retries', () => {
     assert.equal(cluster.store.writesApplied, 1, 'it was in fact applied');
     assert.equal(error.details?.unknownCode, 'CONNECTION_CLOSED');
     assert.equal(error.details?.lastCode, 'UNAVAILABLE');
+  });
+});
+
+describe('client: sessions', () => {
+  test('the first write opens a session; reads need none', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    assert.equal(await db.get('k'), null);
+    assert.equal(db.clientId, null);
+    assert.equal(cluster.served('session.open'), 0);
+    await db.put('k', 'v');
+    await db.delete('k');
+    assert.equal(db.clientId, 1, 'the id the cluster allocated');
+    assert.equal(cluster.served('session.open'), 1);
+    const other = await client(cluster);
+    await other.put('k', 'w');
+    assert.equal(other.clientId, 2, 'ids increase across clients');
+  });
+
+  test('concurrent first writes open exactly one session', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    const versions = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => db.put(`first-${i}`, `v${i}`)),
+    );
+    assert.equal(new Set(versions.map((v) => v.version)).size, 40);
+    assert.equal(cluster.store.sessionsOpened, 1);
+    assert.equal(cluster.served('session.open'), 1);
+    assert.equal(db.clientId, 1);
+    assert.equal(cluster.store.writesApplied, 40);
+  });
+
+  test('writes that start while a session is opening wait for it', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    cluster.sessionOpenDelayMs = 150;
+    const early = db.put('early', 'v');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const late = [db.put('late-1', 'v'), db.delete('late-2')];
+    assert.equal(cluster.served('kv.put') + cluster.served('kv.delete'), 0, 'nothing sent yet');
+    await Promise.all([early, ...late]);
+    assert.equal(cluster.served('session.open'), 1);
+    assert.equal(cluster.store.writesApplied, 2);
+  });
+
+  test('close() while a session is opening fails the waiting writes with UNAVAILABLE', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    cluster.sessionOpenDelayMs = 100;
+    const put = db.put('k', 'v');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await db.close();
+    await rejects(put, 'UNAVAILABLE');
+    assert.equal(cluster.served('kv.put'), 0);
+  });
+
+  test('pipelined writes with lost and duplicated answers are applied exactly once', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    await db.put('warm-up', 'v');
+    cluster.node(1).faults.push({ kind: 'duplicate' }, { kind: 'delay', ms: 400 });
+    cluster.node(2).faults.push({ kind: 'close' }, { kind: 'duplicate' });
+    cluster.node(3).faults.push({ kind: 'duplicate' }, { kind: 'close' });
+    const writes = Array.from({ length: 60 }, (_, i) =>
+      i % 5 === 4 ? db.delete(`pipe-${i - 1}`) : db.put(`pipe-${i}`, `v${i}`),
+    );
+    const answers = await Promise.all(writes);
+    assert.equal(cluster.store.writesApplied, 1 + 60, 'every write applied once');
+    assert.ok(cluster.served('kv.put') + cluster.served('kv.delete') > 61, 'some came twice');
+    assert.equal(cluster.nodes.flatMap((node) => node.faults).length, 0, 'every fault fired');
+    const versions = answers.map((answer) => answer?.version);
+    assert.equal(new Set(versions).size, 60, 'each write has its own version');
+    for (let i = 0; i < 60; i += 1) {
+      const entry = await db.get(`pipe-${i}`);
+      if (i % 5 === 3) assert.equal(entry, null, `pipe-${i} was deleted`);
+      else if (i % 5 !== 4) assert.equal(entry?.text(), `v${i}`);
+    }
+    assert.equal(cluster.store.sessionsOpened, 1);
+    await db.put('last', 'v'); // its ackedBelow tells the store that every earlier one is done
+    assert.equal(cluster.store.sessionResults(1), 1, 'only the last result is kept');
+  });
+
+  test('SESSION_EXPIRED on the first attempt: retried at once under a new session', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    await db.put('warm-up', 'v');
+    cluster.store.expireSession(1);
+    const { version } = await db.put('after', 'expiry');
+    assert.equal(db.clientId, 2);
+    assert.equal(cluster.store.writesApplied, 2);
+    assert.equal((await db.get('after'))?.version, version);
+    await db.put('later', 'v');
+    assert.equal(cluster.store.sessionsOpened, 2, 'later writes use the new session');
+  });
+
+  test('SESSION_EXPIRED after only not-executed answers is retried too', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    const key = keyLedBy(cluster, 1);
+    await db.put(key, 'v1');
+    cluster.moveLeadership(1, 2); // the first attempt is refused with WRONG_LEADER
+    cluster.store.expireSession(1); // the second with SESSION_EXPIRED
+    await db.put(key, 'v2');
+    assert.equal(cluster.node(1).redirected, 1);
+    assert.equal(db.clientId, 2);
+    assert.equal(cluster.store.writesApplied, 2);
+    assert.equal((await db.get(key))?.text(), 'v2');
+  });
+
+  test('SESSION_EXPIRED after an attempt that may have applied: TIMEOUT, outcome unknown', async () => {
+    const cluster = await FakeCluster.start(cleanup);
+    const db = await client(cluster);
+    const key = keyLedBy(cluster, 3);
+    await db.put(key, 'v1');
+    // The write is applied, then the session is evicted and the answer lost.
+    cluster.node(3).faults.push({ kind: 'close', before: () => cluster.store.expireSession(1) });
+    const error = await rejects(db.put(key, 'v2'), 'TIMEOUT');
+    assert.equal(error.details?.unknownCode, 'CONNECTION_CLOSED');
+    assert.equal(error.details?.lastCode, 'SESSION_EXPIRED');
+    assert.equal(cluster.store.writesApplied, 2, 'it was in fact applied, once');
+    assert.equal(cluster.store.sessionsOpened, 1, 'not retried under a new session');
+    await db.put(key, 'v3');
+    assert.equal(db.clientId, 2, 'the next write opens a new session');
+    assert.equal((await db.get(key))?.text(), 'v3');
+  });
+
+  test('STALE_SEQ is final: outcome unknown, not retried', async () => {
+    const cluster = await FakeCluster.start(cleanup, 1);
+    const db = await client(cluster);
+    await db.put('warm-up', 'v');
+    cluster.store.failWith = 'STALE_SEQ';
+    await rejects(db.put('k', 'v'), 'STALE_SEQ');
+    assert.equal(cluster.node(1).redirected + cluster.served('kv.put'), 1, 'one attempt');
+    cluster.store.failWith = null;
+  });
+
+  test('a session that cannot be opened fails the write with UNAVAILABLE, nothing sent', async () => {
+    const cluster = await FakeCluster.start(cleanup, 1);
+    const db = await client(cluster);
+    cluster.store.failWith = 'INTERNAL';
+    const error = await rejects(db.put('k', 'v'), 'UNAVAILABLE');
+    assert.equal(error.details?.sessionCode, 'INTERNAL');
+    assert.equal(cluster.served('kv.put'), 0);
+    cluster.store.failWith = null;
+    await db.put('k', 'v');
+    assert.equal(db.clientId, 1, 'the next write opens one');
   });
 });
 

@@ -1,7 +1,8 @@
 // A fake cluster for the client tests: N real transport servers on 127.0.0.1 serving the client
 // protocol, sharing one in-memory store (with session dedup), each "leading" the buckets a shared
 // routing table gives it and answering WRONG_LEADER (with the leader and the map version) for the
-// others. Tests move leadership, bump the map version, stop nodes, and inject lost answers. It is
+// others. Tests move leadership, bump the map version, stop nodes, inject lost and duplicated
+// answers, and expire sessions in the store (which allocates their ids). It is
 // a stand-in for the node server, not a model of replication: the store is one copy.
 import { bucketOf } from '../../src/core/directory/routing.js';
 import { EdictError } from '../../src/errors.js';
@@ -22,8 +23,18 @@ import {
 import { MemoryKv } from '../server/memory-kv.js';
 import type { Cleanup } from '../net/helpers.js';
 
-/** A fault applied to the next write(s) a node serves, after the store applied it. */
-export type AnswerFault = { kind: 'delay'; ms: number } | { kind: 'close' } | { kind: 'crash' }; // stop the node and close the connection: the answer is never sent
+/**
+ * A fault applied to the next write(s) a node serves, after the store applied it: the answer comes
+ * late, or never (the connection closes, or the node stops), or the request is served a second time
+ * as a duplicated copy would be and only the second answer is sent. `before` runs first (for
+ * instance to expire the session once the write is applied).
+ */
+export type AnswerFault = (
+  | { kind: 'delay'; ms: number }
+  | { kind: 'close' }
+  | { kind: 'crash' } // stop the node and close the connection: the answer is never sent
+  | { kind: 'duplicate' }
+) & { before?: () => void };
 
 export class FakeNode {
   server: Server | null = null;
@@ -52,17 +63,21 @@ export class FakeNode {
       {
         logger: silentLogger,
         onRequest: async (request: IncomingRequest, context: RequestContext) => {
-          let result: unknown;
-          try {
-            result = await handler(request, context);
-          } catch (error) {
-            const code = error instanceof EdictError ? error.code : '';
-            if (code === 'WRONG_LEADER' || code === 'STALE_MAP') this.redirected += 1;
-            throw error;
-          }
-          this.served.set(request.type, this.count(request.type) + 1);
+          const serve = async (): Promise<unknown> => {
+            let result: unknown;
+            try {
+              result = await handler(request, context);
+            } catch (error) {
+              const code = error instanceof EdictError ? error.code : '';
+              if (code === 'WRONG_LEADER' || code === 'STALE_MAP') this.redirected += 1;
+              throw error;
+            }
+            this.served.set(request.type, this.count(request.type) + 1);
+            return result;
+          };
+          const result = await serve();
           if (request.type === 'kv.put' || request.type === 'kv.delete') {
-            await this.maybeFault(context);
+            return this.maybeFault(context, result, serve);
           }
           return result;
         },
@@ -83,15 +98,22 @@ export class FakeNode {
     await server?.stop();
   }
 
-  private async maybeFault(context: RequestContext): Promise<void> {
+  private async maybeFault(
+    context: RequestContext,
+    result: unknown,
+    serve: () => Promise<unknown>,
+  ): Promise<unknown> {
     const fault = this.faults.shift();
-    if (fault === undefined) return;
+    if (fault === undefined) return result;
+    fault.before?.();
     if (fault.kind === 'crash') this.stopped = this.stop();
     if (fault.kind === 'close' || fault.kind === 'crash') {
       context.connection.close();
-      return;
+      return result;
     }
+    if (fault.kind === 'duplicate') return serve();
     await new Promise((resolve) => setTimeout(resolve, fault.ms));
+    return result;
   }
 }
 
@@ -137,6 +159,12 @@ class NodeService implements KvService {
     return this.cluster.store.delete(key, conditions, context);
   }
 
+  async openSession(): Promise<{ clientId: number }> {
+    const delayMs = this.cluster.sessionOpenDelayMs;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return this.cluster.store.openSession();
+  }
+
   async status(): Promise<ClusterStatus> {
     return {
       health: 'green',
@@ -162,6 +190,8 @@ export class FakeCluster {
   table: RoutingTable = { mapVersion: 1, nodes: [], buckets: [] };
   /** When set, a request routed by an older map is refused with STALE_MAP. */
   strictMaps = false;
+  /** How long `session.open` takes, in milliseconds (as a metadata-log round trip would). */
+  sessionOpenDelayMs = 0;
 
   /** Starts `nodeCount` nodes; bucket b is led by node (b mod nodeCount) + 1. */
   static async start(cleanup: Cleanup, nodeCount = 3, bucketCount = 16): Promise<FakeCluster> {

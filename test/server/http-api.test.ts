@@ -146,6 +146,12 @@ describe('HTTP API: bad input', () => {
     const odd = await fetch(`${base}/v1/kv/k`);
     assert.equal(odd.status, 500);
     assert.deepEqual(await json(odd), { code: 'SOMETHING_ODD', message: 'internal error' });
+    service.failWith = 'SESSION_EXPIRED'; // not applied: retry, like UNAVAILABLE
+    const expired = await fetch(`${base}/v1/kv/k`);
+    assert.equal(expired.status, 503);
+    assert.equal((await json(expired)).code, 'SESSION_EXPIRED');
+    service.failWith = 'STALE_SEQ'; // outcome unknown: a fault, like INTERNAL
+    assert.equal((await fetch(`${base}/v1/kv/k`)).status, 500);
     service.failWith = 'WRONG_LEADER';
     service.failWithDetails = { bucket: 3, leaderHint: 2, mapVersion: 9 };
     const redirect = await fetch(`${base}/v1/kv/k`);

@@ -1,8 +1,18 @@
 /**
  * An in-memory KvService for testing the front ends: one global version counter, conditions
- * checked like the real service, and per-session deduplication of writes (DESIGN.md 4.5): a write
- * stamped (clientId, seq) is applied at most once and a repeat is answered with the first result,
- * error included. Not a cluster: it has one copy and no durability.
+ * checked like the real service, and per-session deduplication of writes (DESIGN.md 4.5), with the
+ * rules of a bucket's session table:
+ *
+ * - `openSession()` allocates client ids 1, 2, 3, ...;
+ * - a write stamped (clientId, seq) is applied at most once and a repeat is answered with the first
+ *   result, error included; the results of every seq at or above the session's `ackedBelow` are
+ *   kept (pipelined writes may arrive in any order), those below it are forgotten, and a seq below
+ *   it is answered `STALE_SEQ`;
+ * - `expireSession(id)` evicts a session as a full session table would, raising the eviction floor
+ *   to at least `id`: a write under an unknown id at or below the floor is answered
+ *   `SESSION_EXPIRED` and not applied.
+ *
+ * Not a cluster: it has one copy and no durability.
  */
 import type {
   ClientSession,
@@ -25,8 +35,14 @@ interface SessionState {
 
 export class MemoryKv implements KvService {
   private readonly data = new Map<string, Versioned>();
-  private readonly sessions = new Map<string, SessionState>();
+  private readonly sessions = new Map<number, SessionState>();
   private version = 0;
+  /** The last client id allocated. */
+  private lastClientId = 0;
+  /** The largest evicted client id (0 when none). */
+  evictionFloor = 0;
+  /** Sessions opened, for tests. */
+  sessionsOpened = 0;
   /** When set, every call rejects with this code (to test error mapping). */
   failWith: string | null = null;
   /** Details of the injected error. */
@@ -60,13 +76,20 @@ export class MemoryKv implements KvService {
     if (session === undefined) return write();
     let state = this.sessions.get(session.clientId);
     if (state === undefined) {
-      state = { ackedBelow: 0, results: new Map() };
+      if (session.clientId <= this.evictionFloor) {
+        throw new EdictError('SESSION_EXPIRED', `session ${session.clientId} is unknown here`, {
+          clientId: session.clientId,
+        });
+      }
+      state = { ackedBelow: 1, results: new Map() };
       this.sessions.set(session.clientId, state);
     }
     if (session.seq < state.ackedBelow) {
-      throw new EdictError('BAD_REQUEST', `seq ${session.seq} was already acknowledged`);
+      throw new EdictError('STALE_SEQ', `seq ${session.seq} is below ${state.ackedBelow}`, {
+        ackedBelow: state.ackedBelow,
+      });
     }
-    if (session.ackedBelow !== undefined && session.ackedBelow > state.ackedBelow) {
+    if (session.ackedBelow > state.ackedBelow) {
       state.ackedBelow = session.ackedBelow;
       for (const seq of [...state.results.keys()]) {
         if (seq < state.ackedBelow) state.results.delete(seq);
@@ -88,8 +111,27 @@ export class MemoryKv implements KvService {
   }
 
   /** Results remembered for `clientId` (to check that acknowledged ones are forgotten). */
-  sessionResults(clientId: string): number {
+  sessionResults(clientId: number): number {
     return this.sessions.get(clientId)?.results.size ?? 0;
+  }
+
+  /** Forgets session `clientId` as an eviction would: the floor rises to at least `clientId`. */
+  expireSession(clientId: number): void {
+    this.sessions.delete(clientId);
+    this.evictionFloor = Math.max(this.evictionFloor, clientId);
+  }
+
+  async openSession(): Promise<{ clientId: number }> {
+    if (this.failWith !== null) {
+      throw new EdictError(
+        this.failWith as ErrorCode,
+        `injected ${this.failWith}`,
+        this.failWithDetails,
+      );
+    }
+    this.lastClientId += 1;
+    this.sessionsOpened += 1;
+    return { clientId: this.lastClientId };
   }
 
   async get(key: Uint8Array): Promise<Versioned | null> {
