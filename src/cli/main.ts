@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { EdictError } from '../errors.js';
 import { registerKvCommands } from './kv-commands.js';
+import { registerNodeCommands } from './node-commands.js';
 import { registerPlanCommand } from './plan.js';
 
 export function buildProgram(): Command {
@@ -12,19 +13,7 @@ export function buildProgram(): Command {
     .description('Edict: a sharded, replicated, strongly consistent key-value store')
     .version('0.1.0');
 
-  program
-    .command('dev')
-    .description('start a local cluster with data under ./.edict/')
-    .option('--nodes <n>', 'number of nodes', '3')
-    .action(() => {
-      process.stderr.write(
-        'edict dev: the node server is not built yet. When it is, this command starts a local\n' +
-          'cluster (3 nodes by default) with its data under ./.edict/ and prints their ports.\n' +
-          'Until then, `npm test` and `npm run sim` exercise the simulator.\n',
-      );
-      process.exitCode = 2;
-    });
-
+  registerNodeCommands(program);
   registerKvCommands(program);
   registerPlanCommand(program);
   return program;

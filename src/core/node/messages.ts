@@ -103,6 +103,8 @@ export type NodeMessage =
       readonly profile: NodeProfile;
     }
   | { readonly t: 'report'; readonly reports: readonly Report[] }
+  /** To the metadata leader from a node shutting down: declare this incarnation dead now. */
+  | { readonly t: 'leaving'; readonly incarnation: number }
   /** Metadata leader → bucket leader: prepare the planned handover of `epoch` (rule A4). */
   | { readonly t: 'pause'; readonly bucket: number; readonly epoch: number }
   /** A request hopped to the node that can serve it; answered by `answer` with the same ref. */

@@ -124,6 +124,13 @@ export class MetaDuties {
     }
   }
 
+  /** A node shutting down asks to be declared dead at once, so its buckets move without delay. */
+  leaving(id: NodeId, incarnation: number): void {
+    const node = this.ctx.directory().node(id);
+    if (node === undefined || !live(node.state) || node.incarnation > incarnation) return;
+    this.propose({ kind: 'mark-dead', id, incarnation });
+  }
+
   /** Queues a session-id allocation for `waiter`; answered when the command applies. */
   openSession(waiter: number): void {
     this.sessionWaiters.push(waiter);

@@ -219,6 +219,9 @@ export class NodeCore {
       case 'report':
         for (const r of m.reports) this.meta?.report(from, r);
         break;
+      case 'leaving':
+        this.meta?.leaving(from, m.incarnation);
+        break;
       case 'pause':
         this.replicas.get(m.bucket)?.pause(toEpoch(m.epoch));
         this.dirty.add(m.bucket);
@@ -238,6 +241,23 @@ export class NodeCore {
   /** A front end's request; its answer comes in a later Ready's `replies` under `handle`. */
   submit(handle: number, request: KvRequest): void {
     this.accept({ kind: 'local', handle }, request, false);
+    this.afterInput();
+  }
+
+  /**
+   * The node is shutting down: asks the metadata leader to declare this incarnation dead now, so
+   * that its buckets get new governments at once; a metadata leader also hands its leadership to
+   * another voter. The driver then waits (bounded) until this node leads no bucket.
+   */
+  leave(): void {
+    const status = this.raft.status();
+    if (this.meta !== null) {
+      this.meta.leaving(this.id, this.incarnation);
+      const other = status.config.voters.find((id) => id !== this.id);
+      if (other !== undefined) this.raft.transferLeadership(other);
+    } else if (status.leader !== null) {
+      this.send(status.leader, { t: 'leaving', incarnation: this.incarnation });
+    }
     this.afterInput();
   }
 

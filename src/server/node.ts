@@ -1,0 +1,423 @@
+/**
+ * The node process (DESIGN.md 4.7): the deterministic node core (src/core/node) driven by real
+ * time, real disks and real sockets.
+ *
+ * - Storage: `<data>/node.json` (identity and a durable boot counter), `<data>/raft` (the metadata
+ *   log, LMDB), `<data>/buckets` (every bucket replica's log, one group-committed segment log).
+ * - Transport: one TCP port (`listen`) for clients (the client protocol) and for peers (one-way
+ *   `node` messages carrying a NodeMessage); the HTTP API on its own port (`http`).
+ * - Time: the core ticks every `tickMs` (10 ms).
+ *
+ * The driver keeps the core's Ready order: write the Ready's metadata-log and bucket records, make
+ * them durable (one fdatasync per store), then send its messages and answer its requests, then
+ * `advance`. Everything runs on the event loop, one Ready at a time; a Ready batches whatever
+ * arrived while the previous one was being written (group commit).
+ *
+ * Shutdown (`stop`, SIGTERM): the node tells the metadata leader it is leaving, which declares it
+ * dead at once so its buckets get new leaders without waiting for the failure detector; it waits
+ * (bounded) until it leads no bucket, then closes its ports and stores. A restart recovers from
+ * disk and registers again with a new incarnation.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Registry, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { StoredBucket } from '../core/bucket/store.js';
+import { nodeId, type NodeId } from '../core/lib/ids.js';
+import { Prng } from '../core/lib/prng.js';
+import {
+  NodeCore,
+  defaultNodeOptions,
+  needsPersist,
+  type KvReply,
+  type KvRequest,
+  type NodeMessage,
+  type NodeOptions,
+  type NodeReady,
+} from '../core/node/index.js';
+import { bootstrapState } from '../core/raft/index.js';
+import { EdictError } from '../errors.js';
+import { Server, defaultServerOptions } from '../net/server.js';
+import { Peer, defaultPeerOptions } from '../net/peer.js';
+import type { Logger } from '../net/options.js';
+import type { IncomingRequest, RequestContext } from '../net/handlers.js';
+import { openBucketLog, type NodeBucketLog } from '../storage/bucket-log.js';
+import { openNodeMeta } from '../storage/node-meta.js';
+import { LmdbRaftStore } from '../storage/raft-store.js';
+import { createClientProtocolHandler, isClientRequestType } from './client-protocol.js';
+import { createHttpApi } from './http-api.js';
+import { NodeKvService } from './node-kv-service.js';
+import { validateNodeMessage } from './node-messages.js';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface NodeServerConfig {
+  readonly id: number;
+  /** The client and peer protocol port. */
+  readonly listen: HostPort;
+  /** The HTTP API's port; null for none. */
+  readonly http: HostPort | null;
+  /** The address peers and clients use to reach `listen` (default: `listen`). */
+  readonly advertise?: string;
+  readonly data: string;
+  /** Addresses of members to join through; empty for the first node, which bootstraps. */
+  readonly join: readonly string[];
+  readonly zone: string;
+  readonly rack: string;
+  readonly weight: number;
+  /** Buckets and replicas of a new cluster (used by the first node only). */
+  readonly bucketCount: number;
+  readonly replicas: number;
+  readonly logger: Logger;
+  readonly tickMs?: number;
+  readonly options?: NodeOptions;
+}
+
+/** The peer-protocol message type that carries NodeMessages. */
+export const NODE_MESSAGE_TYPE = 'node';
+const CLUSTER_ID = 'edict';
+/** Addresses remembered from peers' messages. */
+const LEARNED_MAX = 4096;
+/** Longest wait for leaderships to move away on shutdown. */
+const HANDOFF_MS = 3000;
+
+export function parseHostPort(text: string): HostPort {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text.trim());
+  const port = match === null ? Number.NaN : Number(match[2]);
+  if (match === null || !(port >= 0 && port <= 65535)) {
+    throw new EdictError('BAD_REQUEST', `'${text}' is not host:port`);
+  }
+  return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port };
+}
+
+export class NodeServer {
+  readonly id: NodeId;
+  readonly service: NodeKvService;
+  readonly registry = new Registry();
+  /** Built once the port is bound (its address is part of the node's profile). */
+  private core!: NodeCore;
+  private booted = false;
+  private readonly raftStore: LmdbRaftStore;
+  private readonly buckets: NodeBucketLog;
+  private readonly server: Server;
+  private http: HttpServer | null = null;
+  private readonly peers = new Map<string, Peer>();
+  private ticker: NodeJS.Timeout | null = null;
+  private pumping = false;
+  private nextHandle = 1;
+  private readonly waiting = new Map<number, (reply: KvReply) => void>();
+  private stopped = false;
+  private listenAddress: AddressInfo | null = null;
+  private httpAddress: AddressInfo | null = null;
+
+  private readonly boot: number;
+  private readonly stored: Map<number, StoredBucket>;
+
+  private constructor(private readonly config: NodeServerConfig) {
+    this.id = nodeId(config.id);
+    const logger = config.logger;
+    mkdirSync(config.data, { recursive: true });
+    const meta = openNodeMeta(config.data, { nodeId: config.id, clusterId: CLUSTER_ID });
+    const boot = meta.bumpBoot();
+    this.raftStore = new LmdbRaftStore({ path: path.join(config.data, 'raft') });
+    const state = this.raftStore.load();
+    const fresh =
+      state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === null;
+    const founding = fresh && config.join.length === 0;
+    if (founding) {
+      this.raftStore.write(bootstrapState([this.id]));
+      this.raftStore.sync();
+    }
+    this.buckets = openBucketLog(path.join(config.data, 'buckets'));
+    const stored = new Map<number, StoredBucket>();
+    for (const bucket of this.buckets.buckets())
+      stored.set(bucket, this.buckets.store(bucket).load());
+    this.boot = boot;
+    this.stored = stored;
+    this.service = new NodeKvService(
+      () => this.core,
+      (request) => this.submit(request),
+    );
+    const clientHandler = createClientProtocolHandler({ service: this.service });
+    this.server = new Server(
+      {
+        logger,
+        onRequest: (request, context) => {
+          if (isClientRequestType(request.type)) return clientHandler(request, context);
+          return Promise.reject(new EdictError('BAD_REQUEST', `unknown request '${request.type}'`));
+        },
+        onMessage: (message, context) => this.onPeerMessage(message, context),
+      },
+      {
+        localId: `node-${config.id}`,
+        options: { ...defaultServerOptions, host: config.listen.host, port: config.listen.port },
+      },
+    );
+    this.setUpMetrics();
+    logger.info({ id: config.id, boot, founding }, 'node opened its storage');
+  }
+
+  /** Opens storage, listens, and starts ticking. */
+  static async start(config: NodeServerConfig): Promise<NodeServer> {
+    const node = new NodeServer(config);
+    try {
+      node.listenAddress = await node.server.start();
+      node.bootCore();
+      if (config.http !== null) {
+        const http = createServer(
+          createHttpApi({ service: node.service, registry: node.registry }),
+        );
+        await new Promise<void>((resolve, reject) => {
+          http.once('error', reject);
+          http.listen({ host: config.http?.host, port: config.http?.port }, () => {
+            http.off('error', reject);
+            resolve();
+          });
+        });
+        node.http = http;
+        node.httpAddress = http.address() as AddressInfo;
+      }
+    } catch (error) {
+      await node.close();
+      throw error;
+    }
+    const tickMs = config.tickMs ?? 10;
+    node.ticker = setInterval(() => {
+      node.core.tick();
+      node.pump();
+    }, tickMs);
+    node.pump();
+    return node;
+  }
+
+  private bootCore(): void {
+    const seed = BigInt(this.boot) * 1_000_003n + BigInt(this.config.id);
+    this.core = new NodeCore({
+      id: this.id,
+      profile: {
+        address: this.advertised,
+        zone: this.config.zone,
+        rack: this.config.rack,
+        weight: this.config.weight,
+      },
+      incarnation: this.boot * 1_000_000,
+      raft: this.raftStore.load(),
+      buckets: this.stored,
+      // Every node can bootstrap the directory if it ever leads a log that lacks it; only the
+      // first node's log starts without a leader to join.
+      founding: { bucketCount: this.config.bucketCount, replicas: this.config.replicas },
+      prng: new Prng(seed),
+      options: this.config.options ?? defaultNodeOptions,
+    });
+    this.booted = true;
+  }
+
+  get address(): AddressInfo {
+    return this.listenAddress as AddressInfo;
+  }
+
+  get httpAddressInfo(): AddressInfo | null {
+    return this.httpAddress;
+  }
+
+  get nodeCore(): NodeCore {
+    return this.core;
+  }
+
+  /** Hands leaderships off (bounded by HANDOFF_MS), then stops. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    const deadline = Date.now() + HANDOFF_MS;
+    this.core.leave();
+    this.pump();
+    while (Date.now() < deadline && this.leadsAnything()) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.close();
+  }
+
+  /** Stops at once, as a crash would (tests use it to model a kill). */
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    for (const resolve of this.waiting.values()) {
+      resolve({
+        ok: false,
+        code: 'UNAVAILABLE',
+        message: 'the node is stopping',
+        leaderHint: null,
+      });
+    }
+    this.waiting.clear();
+    const http = this.http;
+    if (http !== null) {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+    await Promise.all([...this.peers.values()].map((p) => p.stop()));
+    await this.server.stop();
+    this.buckets.close();
+    await this.raftStore.close();
+  }
+
+  private leadsAnything(): boolean {
+    const count = this.core.view.state().bucketCount;
+    for (let b = 0; b < count; b++) if (this.core.replicaOf(b)?.role === 'leader') return true;
+    return false;
+  }
+
+  private submit(request: KvRequest): Promise<KvReply> {
+    if (this.stopped || !this.booted) {
+      return Promise.resolve({
+        ok: false,
+        code: 'UNAVAILABLE',
+        message: 'the node is stopping',
+        leaderHint: null,
+      });
+    }
+    const handle = this.nextHandle++;
+    return new Promise<KvReply>((resolve) => {
+      this.waiting.set(handle, resolve);
+      this.core.submit(handle, request);
+      this.pump();
+    });
+  }
+
+  private onPeerMessage(message: IncomingRequest, context: RequestContext): void {
+    if (message.type !== NODE_MESSAGE_TYPE || this.stopped || !this.booted) return;
+    const parsed = validateNodeMessage(message.body);
+    if (!parsed.ok) {
+      this.config.logger.warn({ peer: context.peerId, why: parsed.detail }, 'bad node message');
+      return;
+    }
+    const { from, address, message: m } = parsed.value;
+    if (this.learned.size < LEARNED_MAX || this.learned.has(from)) this.learned.set(from, address);
+    this.core.step(from, m);
+    this.pump();
+  }
+
+  /** Carries out Readies until there is none. Synchronous: nothing interleaves with a Ready. */
+  private pump(): void {
+    if (this.pumping || this.stopped || !this.booted) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        const ready = this.core.ready();
+        if (ready === null) break;
+        if (needsPersist(ready)) this.persist(ready);
+        this.deliver(ready);
+        this.core.advance(ready);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private persist(ready: NodeReady): void {
+    if (ready.raft !== null) this.raftStore.write(ready.raft);
+    let buckets = false;
+    for (const { bucket, ready: r } of ready.buckets) {
+      if (r.persist.length === 0) continue;
+      this.buckets.store(bucket).persist(r.persist);
+      buckets = true;
+    }
+    if (ready.raft !== null) this.raftStore.sync();
+    if (buckets) this.buckets.sync();
+    if (ready.compact !== null) this.raftStore.compact(ready.compact);
+  }
+
+  private deliver(ready: NodeReady): void {
+    for (const { to, message } of ready.messages) {
+      if (to === 'seeds') {
+        for (const address of this.config.join) this.sendTo(address, message);
+      } else if (to !== this.id) {
+        const address = this.core.view.node(to)?.address ?? this.learned.get(to);
+        if (address !== undefined) this.sendTo(address, message);
+      }
+    }
+    for (const { handle, reply } of ready.replies) {
+      const resolve = this.waiting.get(handle);
+      this.waiting.delete(handle);
+      resolve?.(reply);
+    }
+  }
+
+  /** Addresses of nodes not in this node's directory yet (a joiner's view), from their messages. */
+  private readonly learned = new Map<NodeId, string>();
+
+  private get advertised(): string {
+    return this.config.advertise ?? `${this.config.listen.host}:${this.address.port}`;
+  }
+
+  private sendTo(address: string, message: NodeMessage): void {
+    let peer = this.peers.get(address);
+    if (peer === undefined) {
+      const { host, port } = parseHostPort(address);
+      peer = new Peer(
+        { logger: this.config.logger },
+        { localId: `node-${this.config.id}`, options: { ...defaultPeerOptions, host, port } },
+      );
+      this.peers.set(address, peer);
+      peer.start();
+    }
+    const connection = peer.connection;
+    if (connection === null) return; // lost; the protocols above retransmit
+    try {
+      connection.send(NODE_MESSAGE_TYPE, { from: this.id, address: this.advertised, message });
+    } catch {
+      // QUEUE_FULL or closing: dropped like a lost packet.
+    }
+  }
+
+  private setUpMetrics(): void {
+    const registry = this.registry;
+    collectDefaultMetrics({ register: registry });
+    const core = (): NodeCore => this.core;
+    new Gauge({
+      name: 'edict_pending_requests',
+      help: 'Requests waiting for an answer on this node',
+      registers: [registry],
+      collect() {
+        this.set(core().pendingRequests);
+      },
+    });
+    new Gauge({
+      name: 'edict_map_version',
+      help: 'Version of the routing map this node applied',
+      registers: [registry],
+      collect() {
+        this.set(core().mapVersion);
+      },
+    });
+    new Gauge({
+      name: 'edict_metadata_commit_index',
+      help: 'Commit index of the metadata log on this node',
+      registers: [registry],
+      collect() {
+        this.set(core().raftStatus().commit);
+      },
+    });
+    new Gauge({
+      name: 'edict_bucket_replicas',
+      help: 'Bucket replicas on this node, by role',
+      labelNames: ['role'],
+      registers: [registry],
+      collect() {
+        const counts = { leader: 0, follower: 0, learner: 0 };
+        const c = core();
+        const n = c.view.state().bucketCount;
+        for (let b = 0; b < n; b++) {
+          const role = c.replicaOf(b)?.role;
+          if (role === 'leader' || role === 'follower' || role === 'learner') counts[role] += 1;
+        }
+        for (const [role, v] of Object.entries(counts)) this.set({ role }, v);
+      },
+    });
+  }
+}
