@@ -108,13 +108,14 @@ export function registerNodeCommands(program: Command): void {
       // Each node runs this same command line (with the same loader flags, e.g. tsx's).
       const entry = process.argv[1] as string;
       const children: ChildProcess[] = [];
-      const first = `127.0.0.1:${base + 1}`;
+      // Node i listens on base + i - 1 and serves HTTP 100 above: 7000.. and 7100.. by default.
+      const first = `127.0.0.1:${base}`;
       for (let i = 1; i <= count; i++) {
         const args = [
           entry,
           'start',
           `--id=${i}`,
-          `--listen=127.0.0.1:${base + i}`,
+          `--listen=127.0.0.1:${base + i - 1}`,
           `--data=${path.join(o.data, `node-${i}`)}`,
           `--buckets=${buckets}`,
           `--replicas=${replicas}`,
@@ -127,14 +128,14 @@ export function registerNodeCommands(program: Command): void {
         });
         children.push(child);
       }
-      const endpoints = children.map((_, i) => `127.0.0.1:${base + 1 + i}`).join(',');
-      const http = children.map((_, i) => `127.0.0.1:${base + 101 + i}`).join(',');
+      const endpoints = children.map((_, i) => `127.0.0.1:${base + i}`).join(',');
+      const http = children.map((_, i) => `127.0.0.1:${base + 100 + i}`).join(',');
       process.stdout.write(
         `edict dev: ${count} nodes, data under ${o.data}/\n` +
           `  client endpoints: ${endpoints}\n` +
           `  HTTP API:         ${http}\n` +
           `  try: edict put hello world --endpoints ${http}\n` +
-          `       curl http://127.0.0.1:${base + 101}/v1/kv/hello\n` +
+          `       curl http://127.0.0.1:${base + 100}/v1/kv/hello\n` +
           'Ctrl-C stops the cluster.\n',
       );
       let exited = 0;
