@@ -85,7 +85,14 @@ export class SimClusterNode {
     this.handles.clear();
     this.core = new NodeCore({
       id: this.id,
-      profile: { address: `sim-${this.id}`, zone: env.zone, rack: `r${this.id}`, weight: 1 },
+      profile: {
+        address: `sim-${this.id}`,
+        zone: env.zone,
+        rack: `r${this.id}`,
+        weight: 1,
+        // A simulated disk is never replaced: one storage id per node.
+        storageId: `sim-disk-${this.id}`,
+      },
       incarnation: (this.host.incarnation + 1) * 1_000_000,
       raft: state,
       buckets,

@@ -115,6 +115,7 @@ export class NodeServer {
   private httpAddress: AddressInfo | null = null;
 
   private readonly boot: number;
+  private readonly storageId: string;
   private readonly stored: Map<number, StoredBucket>;
 
   private constructor(private readonly config: NodeServerConfig) {
@@ -123,6 +124,7 @@ export class NodeServer {
     mkdirSync(config.data, { recursive: true });
     const meta = openNodeMeta(config.data, { nodeId: config.id, clusterId: CLUSTER_ID });
     const boot = meta.bumpBoot();
+    this.storageId = meta.identity.storageId;
     this.raftStore = new LmdbRaftStore({ path: path.join(config.data, 'raft') });
     const state = this.raftStore.load();
     const fresh =
@@ -203,6 +205,7 @@ export class NodeServer {
         zone: this.config.zone,
         rack: this.config.rack,
         weight: this.config.weight,
+        storageId: this.storageId,
       },
       incarnation: this.boot * 1_000_000,
       raft: this.raftStore.load(),

@@ -118,6 +118,7 @@ function validate(c: unknown): string | null {
       if (!isLabel(c.address, ADDRESS_CHARS_MAX)) return 'address';
       if (!isLabel(c.zone, LABEL_CHARS_MAX) || !isLabel(c.rack, LABEL_CHARS_MAX))
         return 'zone or rack';
+      if (!isLabel(c.storageId, LABEL_CHARS_MAX)) return 'storageId';
       return Number.isSafeInteger(c.weight) &&
         (c.weight as number) >= 1 &&
         (c.weight as number) <= 1000

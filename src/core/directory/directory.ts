@@ -149,8 +149,14 @@ export class Directory {
     }
     // A node being drained keeps draining in every incarnation (even after a death).
     const state = this.drains.includes(c.id) ? 'draining' : 'active';
-    const { id, address, zone, rack, weight, incarnation } = c;
-    this.nodes.set(id, { id, address, zone, rack, weight, incarnation, state });
+    const { id, address, zone, rack, weight, incarnation, storageId } = c;
+    this.nodes.set(id, { id, address, zone, rack, weight, incarnation, storageId, state });
+    if (existing !== undefined && existing.storageId !== storageId) {
+      // Its disk was replaced or wiped: it holds none of the writes it acknowledged before.
+      this.buckets = this.buckets.map((g) =>
+        g.complete.includes(id) ? { ...g, complete: g.complete.filter((x) => x !== id) } : g,
+      );
+    }
     return APPLIED;
   }
 
@@ -267,6 +273,7 @@ function nodeProblem(n: unknown): string | null {
   if (!isObject(n) || !isId(n.id) || !isCount(n.incarnation)) return 'node id or incarnation';
   if (!isLabel(n.address, 256) || !isLabel(n.zone, 64) || !isLabel(n.rack, 64))
     return 'node labels';
+  if (!isLabel(n.storageId, 64)) return 'node storage id';
   if (!Number.isSafeInteger(n.weight) || (n.weight as number) < 1) return 'node weight';
   return NODE_STATES.includes(n.state as string) ? null : 'node state';
 }

@@ -23,6 +23,12 @@ export interface NodeRecord {
   readonly weight: number;
   /** Grows each time the process restarts with its identity; fences stale reports. */
   readonly incarnation: number;
+  /**
+   * Names the node's data directory (made at its first start). A node that registers with a new
+   * one lost its data: it is dropped from every bucket's `complete` members (rule S2), since it no
+   * longer holds the writes it acknowledged.
+   */
+  readonly storageId: string;
   readonly state: NodeState;
 }
 

@@ -20,6 +20,7 @@ const n = (id: number): NodeId => nodeId(id);
 function register(d: Directory, id: number, incarnation = 1, zone = `z${id}`): void {
   const r = d.apply({
     kind: 'register',
+    storageId: 'disk-1',
     id: n(id),
     address: `10.0.0.${id}:7000`,
     zone,

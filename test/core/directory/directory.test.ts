@@ -17,6 +17,7 @@ import { epoch, nodeId, type NodeId } from '../../../src/core/lib/ids.js';
 const n = (id: number): NodeId => nodeId(id);
 const register = (id: number, incarnation = 1, zone = 'z1'): Command => ({
   kind: 'register',
+  storageId: 'disk-1',
   id: n(id),
   address: `127.0.0.1:${7000 + id}`,
   zone,
@@ -365,5 +366,28 @@ describe('directory: session ids and drain intent', () => {
     d.apply(edict(0, 0, 1, []));
     assert.equal(d.apply({ kind: 'remove', id: n(1) }).applied, false);
     assert.deepEqual(d.state().drains, [n(1)]);
+  });
+});
+
+describe('directory: a node that lost its data', () => {
+  test('registering with a new storage id drops it from every complete set', () => {
+    const d = new Directory();
+    d.apply({ kind: 'bootstrap', bucketCount: 2, replicas: 3 });
+    for (const id of [1, 2, 3]) d.apply(register(id));
+    d.apply(edict(0, 0, 1, [2, 3]));
+    d.apply(edict(1, 0, 2, [1, 3]));
+    assert.deepEqual(d.government(0)?.complete, [n(1), n(2), n(3)]);
+    // Same disk, new incarnation: still complete.
+    d.apply(register(3, 2));
+    assert.deepEqual(d.government(0)?.complete, [n(1), n(2), n(3)]);
+    // A wiped disk: no longer complete anywhere, so it can never be made leader (rule S3).
+    d.apply({ ...register(3, 3), storageId: 'a-new-disk' } as Command);
+    assert.deepEqual(d.government(0)?.complete, [n(1), n(2)]);
+    assert.deepEqual(d.government(1)?.complete, [n(1), n(2)]);
+    assert.equal(
+      d.apply({ ...edict(0, 1, 3, [1, 2]) }).applied,
+      false,
+      'a member without its data cannot lead',
+    );
   });
 });

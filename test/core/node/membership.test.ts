@@ -15,6 +15,7 @@ function directory(states: Record<number, 'active' | 'dead' | 'draining' | 'remo
     const node = n(Number(id));
     d.apply({
       kind: 'register',
+      storageId: 'disk-1',
       id: node,
       address: `h:${id}`,
       zone: 'z',

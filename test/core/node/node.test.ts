@@ -29,7 +29,7 @@ class OneNode {
     this.raft.write(bootstrapState([nodeId(1)]));
     this.core = new NodeCore({
       id: nodeId(1),
-      profile: { address: 'mem:1', zone: 'z', rack: 'r', weight: 1 },
+      profile: { address: 'mem:1', zone: 'z', rack: 'r', weight: 1, storageId: 's1' },
       incarnation: 1_000_000,
       raft: this.raft.load(),
       buckets: new Map(),
