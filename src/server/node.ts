@@ -108,6 +108,7 @@ export class NodeServer {
   private readonly peers = new Map<string, Peer>();
   private ticker: NodeJS.Timeout | null = null;
   private pumping = false;
+  private pumpScheduled = false;
   private nextHandle = 1;
   private readonly waiting = new Map<number, (reply: KvReply) => void>();
   private stopped = false;
@@ -190,7 +191,7 @@ export class NodeServer {
     const tickMs = config.tickMs ?? 10;
     node.ticker = setInterval(() => {
       node.core.tick();
-      node.pump();
+      node.schedulePump();
     }, tickMs);
     node.pump();
     return node;
@@ -288,7 +289,7 @@ export class NodeServer {
     return new Promise<KvReply>((resolve) => {
       this.waiting.set(handle, resolve);
       this.core.submit(handle, request);
-      this.pump();
+      this.schedulePump();
     });
   }
 
@@ -302,7 +303,20 @@ export class NodeServer {
     const { from, address, message: m } = parsed.value;
     if (this.learned.size < LEARNED_MAX || this.learned.has(from)) this.learned.set(from, address);
     this.core.step(from, m);
-    this.pump();
+    this.schedulePump();
+  }
+
+  /**
+   * Pumps once the event loop has handled every I/O event that is ready: everything that arrived
+   * meanwhile goes into one Ready, written with one fdatasync (group commit).
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Carries out Readies until there is none. Synchronous: nothing interleaves with a Ready. */
@@ -323,14 +337,17 @@ export class NodeServer {
   }
 
   private persist(ready: NodeReady): void {
-    if (ready.raft !== null) this.raftStore.write(ready.raft);
+    const raft = ready.raft;
+    const raftDurable =
+      raft !== null && (raft.entries.length > 0 || raft.hardState !== null || raft.snapshot !== null);
+    if (raftDurable) this.raftStore.write(raft);
     let buckets = false;
     for (const { bucket, ready: r } of ready.buckets) {
       if (r.persist.length === 0) continue;
       this.buckets.store(bucket).persist(r.persist);
       buckets = true;
     }
-    if (ready.raft !== null) this.raftStore.sync();
+    if (raftDurable) this.raftStore.sync();
     if (buckets) this.buckets.sync();
     if (ready.compact !== null) this.raftStore.compact(ready.compact);
   }
