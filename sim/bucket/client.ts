@@ -133,7 +133,8 @@ export class SimClient {
             expected: input.expected === null ? null : encoder.encode(input.expected),
             value,
           } as const);
-    return { kind: 'write', bucket: this.bucket, clientId: client, seq: this.seq, command };
+    const { seq } = this;
+    return { kind: 'write', bucket: this.bucket, clientId: client, seq, ackedBelow: seq, command };
   }
 
   private send(): void {
