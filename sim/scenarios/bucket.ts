@@ -1,7 +1,8 @@
 /**
  * Scenario `bucket`: one bucket replicated by the half-Paxos (src/core/bucket) on 3–5 nodes, a test
  * conductor issuing random edicts (failover, planned handover, expand, promote, demote, contract) and
- * cutting nodes off from the metadata, 3–5 clients with sessions doing reads, writes and CAS, and
+ * cutting nodes off from the metadata, 3–5 clients with sessions pipelining reads, puts, deletes,
+ * conditional writes (ifVersion, ifExists) and CAS, and
  * the nemesis injecting every fault: partitions, clogs, loss, duplication, delay, crashes (with lost
  * unsynced writes) and clock drift within the bound the leases assume.
  *
@@ -190,9 +191,12 @@ function check(
       .sort()
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
+  const w = c.checker.writes;
   notes.push(
     `edicts=${conductor.edicts} activations=${c.checker.activations} acked=${c.acked.length} ` +
       `${counts(conductor.counts)} ${counts(c.checker.persisted)}`,
+    `writes committed=${w.committed} pipelined=${w.pipelined} conditional=${w.conditional} ` +
+      `condition-failed=${w.conditionFailed}`,
     `final government ${JSON.stringify(conductor.government)}`,
   );
   return { violations, notes };

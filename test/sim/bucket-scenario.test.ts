@@ -28,6 +28,16 @@ describe('bucket scenario', () => {
     assert.match(a.notes.join('\n'), /edicts=\d+/);
   });
 
+  test('clients pipeline writes and exercise conditions both ways', () => {
+    const notes = run(7).notes.join('\n');
+    const m =
+      /writes committed=(\d+) pipelined=(\d+) conditional=(\d+) condition-failed=(\d+)/.exec(notes);
+    assert.ok(m !== null, notes);
+    const [committed, pipelined, conditional, failed] = m.slice(1).map(Number) as number[];
+    assert.ok((pipelined as number) > (committed as number) / 10, `pipelined ${pipelined}`);
+    assert.ok((failed as number) > 0 && (failed as number) < (conditional as number), notes);
+  });
+
   test('the correct replica passes seeds 1..20', () => {
     for (let seed = 1; seed <= 20; seed++)
       assert.deepEqual(run(seed).violations, [], `seed ${seed}`);
