@@ -367,3 +367,37 @@ describe('the leader and sessions', () => {
     assert.equal(dec(c3.replica(2).peek('k3')?.value), 'v3');
   });
 });
+
+describe('sessions across backfill and failover', () => {
+  test('a backfilled member inherits floors and results, and answers retries after a failover', () => {
+    const cl = new Cluster([1, 2, 3, 4]);
+    cl.start(gov(1, 1, [2, 3]));
+    for (let seq = 1; seq <= 3; seq++) cl.put(1, 100, seq, `k${seq}`, `v${seq}`);
+    cl.write(1, 100, 4, { op: 'put', key: 'k4', value: enc('v4') }, 3);
+    cl.tick(4);
+    const first = cl.repliesTo(100, 3)[0];
+    assert.ok(first?.body.ok === true && first.body.kind === 'write');
+    cl.edict(gov(2, 1, [2, 3], [4]));
+    cl.tickUntil(() => cl.replica(4).commitIndex === cl.replica(1).commitIndex);
+    const image = cl.store(4).load().snapshot;
+    assert.ok(image !== null, 'node 4 was backfilled');
+    assert.deepEqual(
+      image.sessions.map((s) => [s.clientId, s.floor, s.results.map((r) => r.seq)]),
+      [[100, 3, [3, 4]]],
+    );
+    cl.edict(gov(3, 1, [2, 3, 4]));
+    cl.tick(4);
+    cl.crash(1);
+    cl.edict(gov(4, 4, [2, 3]), [2, 3, 4]);
+    cl.tickUntil(() => cl.replica(4).status().activated, 200, [2, 3, 4]);
+    cl.put(4, 100, 3, 'k3', 'v3');
+    cl.put(4, 100, 2, 'k2', 'v2');
+    cl.tick(2, [2, 3, 4]);
+    const retried = cl.repliesTo(100, 3);
+    assert.equal(retried.length, 2);
+    assert.deepEqual(retried[1]?.body, first.body, 'answered with the first result');
+    const stale = cl.repliesTo(100, 2);
+    assert.equal(stale[1]?.body.ok, false);
+    assert.ok(stale[1]?.body.ok === false && stale[1].body.code === 'STALE_SEQ');
+  });
+});
