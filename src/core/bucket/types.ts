@@ -167,13 +167,16 @@ export type ClientRequest =
 
 /**
  * Errors a replica answers with. None is sent for a write that is in the log with its outcome
- * unknown; all but STALE_SEQ mean "not applied":
+ * unknown; each means "this copy was not executed", and all but STALE_SEQ and SESSION_EXPIRED
+ * mean "not applied" (the same seq may be retried):
  * - `NOT_LEADER`: this node does not lead the bucket and cannot hop the request (hint attached);
  * - `BUSY`: a bounded queue is full; retry later;
  * - `UNAVAILABLE`: the request waited too long for a leader, a lease or a handover;
  * - `STALE_SEQ`: a seq below its session's floor (whether it was applied is no longer known: the
  *   client had acknowledged or given up on it, or the session's result window overflowed);
- * - `SESSION_EXPIRED`: the session was evicted; the client must open a new one.
+ * - `SESSION_EXPIRED`: the session was evicted; the client must open a new one. A write first sent
+ *   now was not applied; one sent before may have been (the session evicted after it applied):
+ *   its outcome is unknown.
  */
 export type RequestErrorCode =
   'NOT_LEADER' | 'BUSY' | 'UNAVAILABLE' | 'STALE_SEQ' | 'SESSION_EXPIRED';
