@@ -5,7 +5,9 @@
  * linearizability checker.
  *
  * Writes take their seqs from the client library's SessionSeqs (src/client/session.ts), so every
- * attempt carries `ackedBelow`: the lowest seq still in flight. A write is retried with the same seq
+ * attempt carries `ackedBelow`: the lowest seq still in flight. With `tightSessions`, a session
+ * the replicas evicted answers SESSION_EXPIRED: the write's outcome is unknown, and the client
+ * opens a new session with a fresh, larger id (its new network endpoint). A write is retried with the same seq
  * until it is answered or its deadline passes (then its outcome is unknown and the seq is given
  * up on, which lets the floor pass it). Like the client library, the client caches the routing
  * table (the leader it last learnt from the conductor's directory) and refreshes it only when an
@@ -44,6 +46,12 @@ export interface ClientOptions {
   readonly deadlineMs: number;
   /** Operations in flight at once. */
   readonly pipelineMax: number;
+  /**
+   * The replicas' session table is small enough to evict sessions and overflow result windows:
+   * SESSION_EXPIRED (then a new session) and STALE_SEQ are expected answers, with unknown outcome.
+   * Otherwise they are anomalies.
+   */
+  readonly tightSessions: boolean;
 }
 
 export const defaultClientOptions: ClientOptions = {
@@ -51,6 +59,7 @@ export const defaultClientOptions: ClientOptions = {
   attemptMs: 60,
   deadlineMs: 1000,
   pipelineMax: 3,
+  tightSessions: false,
 };
 
 /** An acknowledged write: where it sits in the bucket log. */
@@ -66,12 +75,19 @@ interface Seen {
   readonly version: number | null;
 }
 
+/** A session: its id (also the client's network endpoint for its replies) and its seqs. */
+interface Session {
+  readonly id: number;
+  readonly seqs: SessionSeqs;
+}
+
 type Pending =
   | { readonly kind: 'read'; readonly requestId: number; readonly key: string }
   | { readonly kind: 'write'; readonly seq: number; readonly command: KvCommand };
 
 interface Current {
   readonly op: number;
+  readonly session: Session;
   readonly pending: Pending;
   readonly deadline: number;
   attempt: number;
@@ -81,9 +97,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class SimClient {
-  private readonly seqs: SessionSeqs;
+  private session: Session;
   private requestId = 0;
-  /** Operations in flight, by `r<requestId>` or `w<seq>`. */
+  /** Operations in flight, by `<session>:r<requestId>` or `<session>:w<seq>`. */
   private readonly inFlight = new Map<string, Current>();
   private readonly lastSeen = new Map<string, Seen>();
   /** The cached routing table: the leader this client believes in. */
@@ -103,12 +119,24 @@ export class SimClient {
     private readonly nodes: readonly NodeId[],
     private readonly leader: () => NodeId | null,
     private readonly acked: AckedWrite[],
+    /** Allocates a new session id, larger than every id allocated before (cluster-wide). */
+    private readonly newSessionId: () => number,
     private readonly options: ClientOptions = defaultClientOptions,
   ) {
-    this.seqs = new SessionSeqs(options.pipelineMax);
-    network.attach(id, (_from, m) => {
+    this.session = this.open(id);
+  }
+
+  /** Sessions opened (the first one included). */
+  sessions = 0;
+  /** STALE_SEQ answers (only with tightSessions). */
+  staleAnswers = 0;
+
+  private open(sessionId: number): Session {
+    this.sessions += 1;
+    this.network.attach(sessionId, (_from, m) => {
       if (m.t === 'reply') this.onReply(m.reply);
     });
+    return { id: sessionId, seqs: new SessionSeqs(this.options.pipelineMax) };
   }
 
   /** Issues operations until `stopAt`. */
@@ -129,7 +157,7 @@ export class SimClient {
       const pending = { kind: 'read', requestId: this.requestId, key } as const;
       return this.begin(`r${this.requestId}`, key, { f: 'read' }, pending);
     }
-    const seq = this.seqs.begin();
+    const seq = this.session.seqs.begin();
     const value = `${this.id}.${seq}`;
     const bytes = encoder.encode(value);
     const seen = this.lastSeen.get(key);
@@ -164,28 +192,32 @@ export class SimClient {
     this.begin(`w${seq}`, key, input, { kind: 'write', seq, command });
   }
 
-  private begin(id: string, key: string, input: KvInput, pending: Pending): void {
+  private begin(name: string, key: string, input: KvInput, pending: Pending): void {
     const op = this.history.invoke(this.id, key, input, this.sim.now);
-    const current = { op, pending, deadline: this.sim.now + this.options.deadlineMs, attempt: 0 };
+    const session = this.session;
+    const deadline = this.sim.now + this.options.deadlineMs;
+    const current = { op, session, pending, deadline, attempt: 0 };
+    const id = `${session.id}:${name}`;
     this.inFlight.set(id, current);
     this.send(id, current);
   }
 
   /** The request for the next attempt: a write carries the session's current stamp. */
-  private request(pending: Pending): ClientRequest {
-    const client = clientId(this.id);
+  private request(current: Current): ClientRequest {
+    const { pending, session } = current;
+    const client = clientId(session.id);
     if (pending.kind === 'read') {
       const { requestId, key } = pending;
       return { kind: 'read', bucket: this.bucket, clientId: client, requestId, key };
     }
-    const { seq, ackedBelow } = this.seqs.stamp(pending.seq);
+    const { seq, ackedBelow } = session.seqs.stamp(pending.seq);
     const command = pending.command;
     return { kind: 'write', bucket: this.bucket, clientId: client, seq, ackedBelow, command };
   }
 
   private finish(id: string, current: Current): void {
     this.inFlight.delete(id);
-    if (current.pending.kind === 'write') this.seqs.end(current.pending.seq);
+    if (current.pending.kind === 'write') current.session.seqs.end(current.pending.seq);
   }
 
   private send(id: string, current: Current): void {
@@ -200,7 +232,7 @@ export class SimClient {
     const to = routed !== null && current.attempt % 2 === 0 ? routed : this.prng.pick(this.nodes);
     current.attempt += 1;
     const attempt = current.attempt;
-    const request = this.request(current.pending);
+    const request = this.request(current);
     this.network.send(this.id, to, { t: 'request', request }, `request ${request.kind}`);
     this.sim.schedule(this.options.attemptMs, `client ${this.id} retry`, () => {
       if (this.inFlight.get(id) !== current || current.attempt !== attempt) return;
@@ -210,15 +242,26 @@ export class SimClient {
   }
 
   private onReply(reply: ClientReply): void {
-    const id = `${reply.kind === 'read' ? 'r' : 'w'}${reply.requestId}`;
+    const id = `${reply.clientId}:${reply.kind === 'read' ? 'r' : 'w'}${reply.requestId}`;
     const current = this.inFlight.get(id);
     if (current === undefined) return;
     const body = reply.body;
     if (!body.ok) {
       if (body.code === 'STALE_SEQ' || body.code === 'SESSION_EXPIRED') {
-        // A seq in flight is never below the floor (ackedBelow never passes it, and the result
-        // window is far larger than the pipeline), and the table never fills up here.
-        this.anomalies.push(`client ${this.id}: ${body.code} for its seq ${reply.requestId}`);
+        if (!this.options.tightSessions) {
+          // A seq in flight is never below the floor (ackedBelow never passes it, and the result
+          // window is far larger than the pipeline), and the table never fills up here.
+          this.anomalies.push(`client ${this.id}: ${body.code} for ${id}`);
+        } else {
+          // Evicted, or below a floor the result window raised: the outcome is unknown.
+          if (body.code === 'STALE_SEQ') this.staleAnswers += 1;
+          if (body.code === 'SESSION_EXPIRED' && current.session === this.session) {
+            this.session = this.open(this.newSessionId());
+          }
+          this.history.unknown(current.op);
+          this.finish(id, current);
+          return;
+        }
       }
       // Not applied: retry soon, where the hint says.
       this.routed = body.leaderHint;
@@ -238,7 +281,7 @@ export class SimClient {
       const output = this.output(pending.command, body.result);
       if (output === null) return;
       this.history.ok(current.op, output, this.sim.now);
-      this.acked.push({ client: this.id, seq: pending.seq, at: body.result.at });
+      this.acked.push({ client: current.session.id, seq: pending.seq, at: body.result.at });
       if (body.result.ok) this.sawWrite(pending.command, body.result);
     } else {
       this.anomalies.push(`client ${this.id}: a ${body.kind} answer to ${id}`);
