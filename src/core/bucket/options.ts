@@ -46,8 +46,9 @@ export interface ReplicaOptions {
   readonly sessionsMax: number;
   /**
    * Results one session keeps (seqs at or above its floor, see sessions.ts); beyond this the
-   * smallest is dropped and the floor raised past it. 1024 covers a client's pipeline
-   * (src/client: writesInFlightMax) with room for seqs finished out of order.
+   * smallest is dropped and the floor raised past it. A client whose applied seqs above its oldest
+   * write in flight outnumber this may see that write refused STALE_SEQ (outcome unknown); keep
+   * the client's pipeline (src/client: writesInFlightMax, 4096 by default) well below it.
    */
   readonly sessionResultsMax: number;
   /**
