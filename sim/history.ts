@@ -12,14 +12,16 @@ import { assert } from '../src/core/lib/assert.js';
 
 export type KvValue = string | null;
 
+/** A write or cas of the value null deletes the key. */
 export type KvInput =
   | { readonly f: 'read' }
-  | { readonly f: 'write'; readonly value: string }
-  | { readonly f: 'cas'; readonly expected: KvValue; readonly value: string };
+  | { readonly f: 'write'; readonly value: KvValue }
+  | { readonly f: 'cas'; readonly expected: KvValue; readonly value: KvValue };
 
+/** A write may report whether the key existed before it (a delete's answer); the model checks it. */
 export type KvOutput =
   | { readonly f: 'read'; readonly value: KvValue }
-  | { readonly f: 'write' }
+  | { readonly f: 'write'; readonly existed?: boolean }
   | { readonly f: 'cas'; readonly ok: boolean };
 
 export type OpStatus = 'pending' | 'ok' | 'fail' | 'unknown';

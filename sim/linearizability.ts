@@ -1,5 +1,6 @@
 /**
- * A linearizability checker for a key-value store with read, write and compare-and-set: the
+ * A linearizability checker for a key-value store with read, write and compare-and-set (writing
+ * null deletes; a write that reports `existed` must find the key present or absent accordingly): the
  * Wing–Gong search with Lowe's memoisation (as in Knossos and Porcupine). Keys are independent in a
  * KV store, so each key's sub-history is checked on its own, which keeps the search small.
  *
@@ -64,6 +65,9 @@ function step(state: KvValue, input: KvInput, output: KvOutput | null): { state:
     case 'read':
       return output === null || (output.f === 'read' && output.value === state) ? { state } : null;
     case 'write':
+      if (output?.f === 'write' && output.existed !== undefined) {
+        if (output.existed !== (state !== null)) return null;
+      }
       return { state: input.value };
     case 'cas': {
       const matches = state === input.expected;
@@ -136,8 +140,8 @@ function describe(op: KvOperation): string {
     op.input.f === 'read'
       ? 'read'
       : op.input.f === 'write'
-        ? `write ${op.input.value}`
-        : `cas ${String(op.input.expected)}->${op.input.value}`;
+        ? `write ${String(op.input.value)}`
+        : `cas ${String(op.input.expected)}->${String(op.input.value)}`;
   const output =
     op.output === null
       ? '?'
@@ -145,7 +149,9 @@ function describe(op: KvOperation): string {
         ? String(op.output.value)
         : op.output.f === 'cas'
           ? String(op.output.ok)
-          : 'ok';
+          : op.output.existed === undefined
+            ? 'ok'
+            : `existed=${op.output.existed}`;
   return `op ${op.id} client ${op.client} ${input} => ${output} [${op.invokedAt}, ${op.completedAt}]`;
 }
 

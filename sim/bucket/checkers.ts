@@ -9,7 +9,9 @@
  *    already deposed, need not know writes of later epochs: it can serve none of them); at the
  *    end, every member the conductor counts as complete holds every acknowledged write;
  * 3. committed logs agree: every entry any node applies at an index is the same (epoch, payload);
- * 4. sessions: a (client, seq) is applied fresh at one index only.
+ * 4. sessions: a (client, seq) is applied fresh at one index only; never after an earlier entry of
+ *    its session said every seq below a larger ackedBelow was done (1 ≤ ackedBelow ≤ seq); and a
+ *    duplicate is answered with the first application's result.
  * Linearizability of the client history is checked separately (sim/linearizability.ts).
  */
 import type {
@@ -18,6 +20,7 @@ import type {
   LogView,
   NodeId,
   Ready,
+  WritePayload,
 } from '../../src/core/bucket/index.js';
 import type { AckedWrite } from './client.js';
 import type { ReadyObserver } from './node.js';
@@ -36,11 +39,15 @@ export class BucketChecker implements ReadyObserver {
   readonly violations: string[] = [];
   private readonly committed = new Map<number, Committed>();
   private readonly freshAt = new Map<string, number>();
+  /** The largest ackedBelow of each client's committed entries, in log order. */
+  private readonly ackedBelow = new Map<number, number>();
   private readonly leaders = new Map<number, NodeId>();
   /** The newest epoch each node made durable. */
   private readonly durableEpoch = new Map<NodeId, number>();
   /** Activations checked, for notes. */
   activations = 0;
+  /** Committed writes by shape (pipelined: ackedBelow < seq; conditional; condition failed). */
+  readonly writes = { committed: 0, pipelined: 0, conditional: 0, conditionFailed: 0 };
   /** Durable operations seen, by kind (snapshot installs, truncations, drops), for notes. */
   readonly persisted = new Map<string, number>();
 
@@ -93,14 +100,28 @@ export class BucketChecker implements ReadyObserver {
     const known = this.committed.get(entry.index);
     if (known === undefined) {
       this.committed.set(entry.index, { epoch: entry.epoch, id, node, committedIn: epoch });
+      if (payload.kind === 'write') this.checkFloor(applied, payload);
     } else if (known.epoch !== entry.epoch || known.id !== id) {
       this.violation(
         `committed logs disagree at index ${entry.index}: node ${known.node} applied ` +
           `(${known.epoch}, ${known.id}), node ${node} applied (${entry.epoch}, ${id})`,
       );
     }
-    if (payload.kind !== 'write' || !applied.fresh) return;
+    if (payload.kind !== 'write') return;
     const key = `${payload.clientId}/${payload.seq}`;
+    if (!applied.fresh) {
+      const first = this.freshAt.get(key);
+      const result = applied.result;
+      if (typeof result === 'object' && result !== null && first !== undefined) {
+        if (result.at.index !== first) {
+          this.violation(
+            `sessions: a duplicate of ${key} answered with index ${result.at.index}, ` +
+              `first applied at ${first}`,
+          );
+        }
+      }
+      return;
+    }
     const first = this.freshAt.get(key);
     if (first === undefined) this.freshAt.set(key, entry.index);
     else if (first !== entry.index) {
@@ -108,6 +129,35 @@ export class BucketChecker implements ReadyObserver {
         `sessions: client ${key} applied at index ${first} and again at ${entry.index}`,
       );
     }
+  }
+
+  /**
+   * The first time any node applies an index (every index is first applied in log order: a node
+   * applies, or installs a snapshot of, everything before it first): a fresh write must not be
+   * below an ackedBelow its session already sent.
+   */
+  private checkFloor(applied: AppliedEntry, payload: WritePayload): void {
+    const { clientId, seq, ackedBelow, command } = payload;
+    this.writes.committed += 1;
+    if (ackedBelow < seq) this.writes.pipelined += 1;
+    if (command.op === 'cas' || command.ifVersion !== undefined || command.ifExists !== undefined) {
+      this.writes.conditional += 1;
+      const result = applied.result;
+      if (typeof result === 'object' && result !== null && !result.ok) {
+        this.writes.conditionFailed += 1;
+      }
+    }
+    if (ackedBelow < 1 || ackedBelow > seq) {
+      this.violation(`sessions: ${clientId}/${seq} logged with ackedBelow ${ackedBelow}`);
+    }
+    const floor = this.ackedBelow.get(clientId) ?? 1;
+    if (applied.fresh && seq < floor) {
+      this.violation(
+        `sessions: ${clientId}/${seq} applied at ${applied.entry.index} after the session's ` +
+          `ackedBelow reached ${floor}`,
+      );
+    }
+    this.ackedBelow.set(clientId, Math.max(floor, ackedBelow));
   }
 
   /**

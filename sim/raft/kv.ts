@@ -51,16 +51,22 @@ export class KvStateMachine {
     const { key, input } = command;
     switch (input.f) {
       case 'write':
-        this.values.set(key, input.value);
+        this.assign(key, input.value);
         return { f: 'write' };
       case 'cas': {
         const ok = (this.values.get(key) ?? null) === input.expected;
-        if (ok) this.values.set(key, input.value);
+        if (ok) this.assign(key, input.value);
         return { f: 'cas', ok };
       }
       case 'probe':
         return null;
     }
+  }
+
+  /** Sets `key` (null deletes it). */
+  private assign(key: string, value: KvValue): void {
+    if (value === null) this.values.delete(key);
+    else this.values.set(key, value);
   }
 
   read(key: string): KvValue {

@@ -1,7 +1,8 @@
 /**
  * Scenario `bucket`: one bucket replicated by the half-Paxos (src/core/bucket) on 3–5 nodes, a test
  * conductor issuing random edicts (failover, planned handover, expand, promote, demote, contract) and
- * cutting nodes off from the metadata, 3–5 clients with sessions doing reads, writes and CAS, and
+ * cutting nodes off from the metadata, 3–5 clients with sessions pipelining reads, puts, deletes,
+ * conditional writes (ifVersion, ifExists) and CAS, and
  * the nemesis injecting every fault: partitions, clogs, loss, duplication, delay, crashes (with lost
  * unsynced writes) and clock drift within the bound the leases assume.
  *
@@ -22,7 +23,7 @@ import {
   type ReplicaOptions,
 } from '../../src/core/bucket/index.js';
 import { BucketChecker } from '../bucket/checkers.js';
-import { SimClient, type AckedWrite } from '../bucket/client.js';
+import { SimClient, defaultClientOptions, type AckedWrite } from '../bucket/client.js';
 import { TestConductor } from '../bucket/conductor.js';
 import { SimBucketNode, type BucketSimMessage } from '../bucket/node.js';
 import { SimDisk } from '../disk.js';
@@ -37,6 +38,8 @@ import { Simulator } from '../simulator.js';
 const BUCKET = bucketId(0);
 const CONDUCTOR = 900;
 const FIRST_CLIENT = 101;
+/** Sessions opened after an eviction get ids above this (and above every node and the conductor). */
+const FIRST_SESSION_ID = 1000;
 const SAFETY_MS = 10_000;
 const LIVENESS_MS = 2000;
 /** After healing, time for failover and lease expiry before clients must make progress. */
@@ -57,12 +60,15 @@ interface Cluster {
   readonly nodes: Map<NodeId, SimBucketNode>;
   readonly checker: BucketChecker;
   readonly acked: AckedWrite[];
+  readonly tightSessions: boolean;
 }
 
 function build(run: ScenarioRun): Cluster {
   const sim = new Simulator(run.seed);
   const shape = sim.prng.fork();
   const nodeCount = 3 + shape.int(3);
+  // A third of the seeds run a session table small enough to evict sessions and overflow windows.
+  const tightSessions = shape.int(3) === 0;
   const network = new SimNetwork<BucketSimMessage>(sim, sim.prng.fork());
   const diskPrng = sim.prng.fork();
   const fsyncPrng = sim.prng.fork();
@@ -71,7 +77,15 @@ function build(run: ScenarioRun): Cluster {
   const checker = new BucketChecker(acked);
   const bugs = new Set(run.bug === null ? [] : [run.bug as BucketBug]);
   // One key per snapshot chunk, so that every backfill streams several chunks.
-  const options: ReplicaOptions = { ...defaultReplicaOptions, snapshotChunkItemsMax: 1, bugs };
+  const sessions = tightSessions
+    ? { sessionsMax: 8, sessionResultsMax: 6, sessionResultsTotalMax: 16 }
+    : {};
+  const options: ReplicaOptions = {
+    ...defaultReplicaOptions,
+    ...sessions,
+    snapshotChunkItemsMax: 1,
+    bugs,
+  };
   // The leases assume the hosts' drift bound: keep them in step.
   const hostOptions = { ...defaultSimHostOptions, maxDrift: options.clockDriftMax };
   const env = {
@@ -99,7 +113,7 @@ function build(run: ScenarioRun): Cluster {
     hosts.set(id, host);
     nodes.set(id, node);
   }
-  return { sim, network, hosts, nodes, checker, acked };
+  return { sim, network, hosts, nodes, checker, acked, tightSessions };
 }
 
 function runBucket(run: ScenarioRun): ScenarioOutcome {
@@ -115,6 +129,10 @@ function runBucket(run: ScenarioRun): ScenarioOutcome {
   const clientPrng = sim.prng.fork();
   const clientCount = 3 + clientPrng.int(3);
   const stopAt = SAFETY_MS + LIVENESS_MS;
+  // Session ids are allocated increasing, as the metadata log does: new ones above every first one.
+  let lastSessionId = FIRST_SESSION_ID;
+  const newSessionId = (): number => ++lastSessionId;
+  const clientOptions = { ...defaultClientOptions, tightSessions: c.tightSessions };
   const clients = Array.from({ length: clientCount }, (_, i) => {
     const client = new SimClient(
       FIRST_CLIENT + i,
@@ -126,6 +144,8 @@ function runBucket(run: ScenarioRun): ScenarioOutcome {
       ids,
       () => conductor.government.leader,
       c.acked,
+      newSessionId,
+      clientOptions,
     );
     client.start(stopAt);
     return client;
@@ -190,9 +210,14 @@ function check(
       .sort()
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
+  const w = c.checker.writes;
   notes.push(
     `edicts=${conductor.edicts} activations=${c.checker.activations} acked=${c.acked.length} ` +
       `${counts(conductor.counts)} ${counts(c.checker.persisted)}`,
+    `writes committed=${w.committed} pipelined=${w.pipelined} conditional=${w.conditional} ` +
+      `condition-failed=${w.conditionFailed} tight-sessions=${c.tightSessions} ` +
+      `sessions=${clients.reduce((n, cl) => n + cl.sessions, 0)} ` +
+      `stale-answers=${clients.reduce((n, cl) => n + cl.staleAnswers, 0)}`,
     `final government ${JSON.stringify(conductor.government)}`,
   );
   return { violations, notes };

@@ -28,9 +28,29 @@ describe('bucket scenario', () => {
     assert.match(a.notes.join('\n'), /edicts=\d+/);
   });
 
-  test('the correct replica passes seeds 1..20', () => {
-    for (let seed = 1; seed <= 20; seed++)
-      assert.deepEqual(run(seed).violations, [], `seed ${seed}`);
+  test('clients pipeline writes and exercise conditions both ways', () => {
+    const notes = run(7).notes.join('\n');
+    const m =
+      /writes committed=(\d+) pipelined=(\d+) conditional=(\d+) condition-failed=(\d+)/.exec(notes);
+    assert.ok(m !== null, notes);
+    const [committed, pipelined, conditional, failed] = m.slice(1).map(Number) as number[];
+    assert.ok((pipelined as number) > (committed as number) / 10, `pipelined ${pipelined}`);
+    assert.ok((failed as number) > 0 && (failed as number) < (conditional as number), notes);
+  });
+
+  test('the correct replica passes seeds 1..20, evicted sessions and overflowed windows included', () => {
+    let evicted = 0;
+    let stale = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const outcome = run(seed);
+      assert.deepEqual(outcome.violations, [], `seed ${seed}`);
+      const notes = outcome.notes.join('\n');
+      assert.doesNotMatch(notes, /gave up/, `seed ${seed}: the linearizability search gave up`);
+      const m = /tight-sessions=true sessions=(\d+) stale-answers=(\d+)/.exec(notes);
+      if (m !== null && Number(m[1]) > 5) evicted += 1;
+      if (m !== null && Number(m[2]) > 0) stale += 1;
+    }
+    assert.ok(evicted > 0 && stale > 0, `seeds with evictions ${evicted}, with STALE_SEQ ${stale}`);
   });
 
   test('bucket-ack-before-all is caught on seeds 1..30', () => {

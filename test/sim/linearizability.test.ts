@@ -34,6 +34,36 @@ function history(specs: Spec[], key = 'k'): History {
 
 const verdict = (specs: Spec[]): string => checkKv(history(specs).ops).verdict;
 
+const del: KvInput = { f: 'write', value: null };
+const deleted = (existed: boolean): KvOutput => ({ f: 'write', existed });
+
+describe('checkKv with deletes', () => {
+  test('a delete that reports the key existed when it did not is rejected', () => {
+    assert.equal(verdict([[del, deleted(true), 0, 1]]), 'violation');
+    assert.equal(
+      verdict([
+        [w('1'), wrote, 0, 1],
+        [del, deleted(false), 2, 3],
+      ]),
+      'violation',
+    );
+  });
+
+  test('deletes, reads of absence and a conditional delete are accepted', () => {
+    assert.equal(
+      verdict([
+        [w('1'), wrote, 0, 1],
+        [del, deleted(true), 2, 3],
+        [r, read(null), 4, 5],
+        [{ f: 'cas', expected: null, value: '2' }, casOk(true), 6, 7],
+        [{ f: 'cas', expected: '2', value: null }, casOk(true), 8, 9],
+        [del, deleted(false), 10, 11],
+      ]),
+      'ok',
+    );
+  });
+});
+
 describe('checkKv rejects', () => {
   test('a stale read', () => {
     assert.equal(

@@ -135,21 +135,25 @@ export class LeaderState {
     this.pendingReads.push({ held, since: this.core.now });
   }
 
+  /**
+   * Proposes a write, unless the session table already answers it (the same rule as when applied,
+   * sessions.ts) or it is in the log, not yet applied: then its waiter answers it once applied, and
+   * the copy is dropped rather than proposed twice.
+   */
   private propose(request: WriteRequest): void {
     const core = this.core;
-    const check = core.state.sessions.check(request.clientId, request.seq);
+    const { clientId, seq, ackedBelow, command } = request;
+    const check = core.state.sessions.check(clientId, seq, ackedBelow);
     if (check.kind === 'duplicate') {
       return this.answer(request, { ok: true, kind: 'write', result: check.result });
     }
     if (check.kind === 'stale') return this.refuse(request, 'STALE_SEQ');
     if (check.kind === 'expired') return this.refuse(request, 'SESSION_EXPIRED');
-    // Already in the log: answered when applied.
-    if (this.waiters.has(waiterKey(request.clientId, request.seq))) return;
+    if (this.waiters.has(waiterKey(clientId, seq))) return;
     if (core.log.lastIndex - core.commitIndex >= core.options.uncommittedEntriesMax) {
       return this.refuse(request, 'BUSY');
     }
-    const { clientId, seq, command } = request;
-    core.appendNew({ kind: 'write', clientId, seq, command });
+    core.appendNew({ kind: 'write', clientId, seq, ackedBelow, command });
     this.waiters.set(waiterKey(clientId, seq), { seq, request });
     this.unsent = true;
   }

@@ -44,6 +44,19 @@ export interface ReplicaOptions {
   readonly hopsMax: number;
   /** Sessions kept per bucket; the least recently used is evicted beyond this. */
   readonly sessionsMax: number;
+  /**
+   * Results one session keeps (seqs at or above its floor, see sessions.ts); beyond this the
+   * smallest is dropped and the floor raised past it. A client whose applied seqs above its oldest
+   * write in flight outnumber this may see that write refused STALE_SEQ (outcome unknown); keep
+   * the client's pipeline (src/client: writesInFlightMax, 4096 by default) well below it.
+   */
+  readonly sessionResultsMax: number;
+  /**
+   * Results kept over all sessions of a bucket (memory, and the last snapshot chunk, which carries
+   * them all); beyond this the least recently used sessions are evicted. At least
+   * `sessionResultsMax`.
+   */
+  readonly sessionResultsTotalMax: number;
   /** Keys in one snapshot chunk. */
   readonly snapshotChunkItemsMax: number;
   /** Entries a backfilling member buffers while its snapshot arrives; newer ones are resent later. */
@@ -68,6 +81,8 @@ export const defaultReplicaOptions: ReplicaOptions = {
   pauseTicksMax: 30,
   hopsMax: 2,
   sessionsMax: 4096,
+  sessionResultsMax: 1024,
+  sessionResultsTotalMax: 65536,
   snapshotChunkItemsMax: 64,
   backfillBufferEntriesMax: 1024,
   reportTicks: 10,
@@ -100,6 +115,8 @@ export function validateReplicaOptions(options: ReplicaOptions): ReplicaOptions 
     'pendingReadsMax',
     'pauseTicksMax',
     'sessionsMax',
+    'sessionResultsMax',
+    'sessionResultsTotalMax',
     'snapshotChunkItemsMax',
     'backfillBufferEntriesMax',
     'reportTicks',
@@ -112,6 +129,10 @@ export function validateReplicaOptions(options: ReplicaOptions): ReplicaOptions 
   assert(options.hopsMax >= 0, 'hopsMax must not be negative');
   assert(options.clockDriftMax >= 0 && options.clockDriftMax < 0.5, 'clockDriftMax in [0, 0.5)');
   assert(options.appendEntriesMax <= options.pipelineEntriesMax, 'a batch fits in the pipeline');
+  assert(
+    options.sessionResultsMax <= options.sessionResultsTotalMax,
+    'sessionResultsTotalMax holds one full session',
+  );
   const lease = leaseTicksFor(options);
   assert(lease >= 2 * options.heartbeatTicks, 'heartbeats renew the lease at least twice');
   return options;

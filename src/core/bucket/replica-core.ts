@@ -70,7 +70,11 @@ export class ReplicaCore {
     this.epoch = stored.meta?.epoch ?? toEpoch(0);
     this.government = stored.meta?.government ?? null;
     this.log = new BucketLog(stored.snapshot?.base ?? ORIGIN, [...stored.entries]);
-    this.state = new KvStateMachine(options.sessionsMax);
+    this.state = new KvStateMachine({
+      sessionsMax: options.sessionsMax,
+      resultsMax: options.sessionResultsMax,
+      resultsTotalMax: options.sessionResultsTotalMax,
+    });
     if (stored.snapshot !== null) this.state.install(stored.snapshot);
     this.commitIndex = this.log.baseIndex;
     this.stableIndex = this.log.lastIndex;

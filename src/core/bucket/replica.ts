@@ -171,6 +171,14 @@ export class BucketReplica {
   /** A client request that arrived at this node. Answered through a later Ready's replies. */
   request(request: ClientRequest): void {
     assert(request.bucket === this.core.bucket, 'a request for another bucket');
+    if (request.kind === 'write') {
+      const { seq, ackedBelow } = request;
+      assert(Number.isSafeInteger(seq) && seq >= 1, `seq ${seq} is a positive integer`);
+      assert(
+        Number.isSafeInteger(ackedBelow) && ackedBelow >= 1 && ackedBelow <= seq,
+        `ackedBelow ${ackedBelow} outside 1..${seq}`,
+      );
+    }
     this.route({ request, hops: 0 });
   }
 

@@ -8,7 +8,7 @@
  */
 import { assert } from '../lib/assert.js';
 import { epoch as toEpoch, logIndex } from '../lib/ids.js';
-import { SessionTable } from './sessions.js';
+import { SessionTable, type SessionLimits } from './sessions.js';
 import type {
   AppliedEntry,
   KvCommand,
@@ -16,6 +16,7 @@ import type {
   Position,
   SnapshotImage,
   Versioned,
+  WriteConditions,
   WritePayload,
   WriteResult,
 } from './types.js';
@@ -28,13 +29,20 @@ export function bytesEqual(a: Uint8Array | null, b: Uint8Array | null): boolean 
   return true;
 }
 
+/** Whether a put's or delete's conditions hold for the key's current value (undefined: absent). */
+export function conditionsHold(current: Versioned | undefined, c: WriteConditions): boolean {
+  if (c.ifExists !== undefined && c.ifExists !== (current !== undefined)) return false;
+  if (c.ifVersion !== undefined && current?.version !== c.ifVersion) return false;
+  return true;
+}
+
 export class KvStateMachine {
   private readonly data = new Map<string, Versioned>();
   readonly sessions: SessionTable;
   private appliedAt: Position = { epoch: toEpoch(0), index: logIndex(0) };
 
-  constructor(sessionsMax: number) {
-    this.sessions = new SessionTable(sessionsMax);
+  constructor(limits: SessionLimits) {
+    this.sessions = new SessionTable(limits);
   }
 
   /** The position of the last applied entry (or of the installed image). */
@@ -64,7 +72,8 @@ export class KvStateMachine {
   }
 
   private applyWrite(entry: LogEntry, write: WritePayload): AppliedEntry {
-    const check = this.sessions.check(write.clientId, write.seq);
+    const { clientId, seq, ackedBelow } = write;
+    const check = this.sessions.admit(clientId, seq, ackedBelow, entry.index);
     switch (check.kind) {
       case 'duplicate':
         return { entry, result: check.result, fresh: false };
@@ -74,7 +83,7 @@ export class KvStateMachine {
         return { entry, result: 'SESSION_EXPIRED', fresh: false };
       case 'new': {
         const result = this.execute(write.command, this.appliedAt);
-        this.sessions.record(write.clientId, write.seq, result, entry.index);
+        this.sessions.record(clientId, seq, ackedBelow, result, entry.index);
         return { entry, result, fresh: true };
       }
     }
@@ -82,12 +91,17 @@ export class KvStateMachine {
 
   private execute(command: KvCommand, at: Position): WriteResult {
     switch (command.op) {
-      case 'put':
-        this.data.set(command.key, { value: command.value, version: at.index });
-        return { op: 'put', at };
-      case 'delete':
-        this.data.delete(command.key);
-        return { op: 'delete', at };
+      case 'put': {
+        const ok = conditionsHold(this.data.get(command.key), command);
+        if (ok) this.data.set(command.key, { value: command.value, version: at.index });
+        return { op: 'put', ok, at };
+      }
+      case 'delete': {
+        const current = this.data.get(command.key);
+        const ok = conditionsHold(current, command);
+        if (ok) this.data.delete(command.key);
+        return { op: 'delete', ok, existed: current !== undefined, at };
+      }
       case 'cas': {
         const current = this.data.get(command.key)?.value ?? null;
         const ok = bytesEqual(current, command.expected);

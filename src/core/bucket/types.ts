@@ -60,10 +60,21 @@ export interface Position {
   readonly index: LogIndex;
 }
 
+/**
+ * Conditions a put or delete may carry; the write happens only when all of them hold (otherwise
+ * nothing changes and the result says `ok: false`).
+ */
+export interface WriteConditions {
+  /** The key must exist with this version (the LogIndex of the write that set its value). */
+  readonly ifVersion?: number;
+  /** true: the key must exist; false: it must not. */
+  readonly ifExists?: boolean;
+}
+
 /** A state-changing operation on the bucket's key-value map. Keys are strings, values bytes. */
 export type KvCommand =
-  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
-  | { readonly op: 'delete'; readonly key: string }
+  | ({ readonly op: 'put'; readonly key: string; readonly value: Uint8Array } & WriteConditions)
+  | ({ readonly op: 'delete'; readonly key: string } & WriteConditions)
   | {
       readonly op: 'cas';
       readonly key: string;
@@ -77,6 +88,8 @@ export interface WritePayload {
   readonly kind: 'write';
   readonly clientId: ClientId;
   readonly seq: number;
+  /** Every seq of the session below this is answered or given up on (1 ≤ ackedBelow ≤ seq). */
+  readonly ackedBelow: number;
   readonly command: KvCommand;
 }
 
@@ -95,10 +108,35 @@ export interface LogEntry {
   readonly payload: EntryPayload;
 }
 
-/** The outcome of a write once applied. `at` is where it was first applied (its version). */
+/**
+ * The outcome of a write once applied. `at` is where it was first applied: when `ok`, the version
+ * it gave the key. `ok` is false when the command's condition did not hold (nothing changed then).
+ * A delete's `existed` says whether the key existed when it was applied.
+ */
 export type WriteResult =
-  | { readonly op: 'put' | 'delete'; readonly at: Position }
+  | { readonly op: 'put'; readonly ok: boolean; readonly at: Position }
+  | {
+      readonly op: 'delete';
+      readonly ok: boolean;
+      readonly existed: boolean;
+      readonly at: Position;
+    }
   | { readonly op: 'cas'; readonly ok: boolean; readonly at: Position };
+
+/**
+ * What a client API makes of a write's result: put → the new version, or CONDITION_FAILED;
+ * delete → the delete's version, null when the key was absent, or CONDITION_FAILED.
+ */
+export type WriteOutcome =
+  | { readonly ok: true; readonly version: LogIndex | null }
+  | { readonly ok: false; readonly code: 'CONDITION_FAILED' };
+
+/** Maps a result to the client API's outcome (see WriteOutcome). */
+export function writeOutcome(result: WriteResult): WriteOutcome {
+  if (!result.ok) return { ok: false, code: 'CONDITION_FAILED' };
+  if (result.op === 'delete' && !result.existed) return { ok: true, version: null };
+  return { ok: true, version: result.at.index };
+}
 
 /** A value and the index of the write that set it. */
 export interface Versioned {
@@ -122,18 +160,23 @@ export type ClientRequest =
       readonly clientId: ClientId;
       /** The session sequence number: applied at most once per (clientId, seq). */
       readonly seq: number;
+      /** Every seq below this is answered or given up on: 1 ≤ ackedBelow ≤ seq (sessions.ts). */
+      readonly ackedBelow: number;
       readonly command: KvCommand;
     };
 
 /**
  * Errors a replica answers with. None is sent for a write that is in the log with its outcome
- * unknown; all but STALE_SEQ mean "not applied":
+ * unknown; each means "this copy was not executed", and all but STALE_SEQ and SESSION_EXPIRED
+ * mean "not applied" (the same seq may be retried):
  * - `NOT_LEADER`: this node does not lead the bucket and cannot hop the request (hint attached);
  * - `BUSY`: a bounded queue is full; retry later;
  * - `UNAVAILABLE`: the request waited too long for a leader, a lease or a handover;
- * - `STALE_SEQ`: an older seq of a session whose newer seq is already applied (whether this one
- *   was applied is no longer known: the client had given up on it);
- * - `SESSION_EXPIRED`: the session was evicted; the client must open a new one.
+ * - `STALE_SEQ`: a seq below its session's floor (whether it was applied is no longer known: the
+ *   client had acknowledged or given up on it, or the session's result window overflowed);
+ * - `SESSION_EXPIRED`: the session was evicted; the client must open a new one. A write first sent
+ *   now was not applied; one sent before may have been (the session evicted after it applied):
+ *   its outcome is unknown.
  */
 export type RequestErrorCode =
   'NOT_LEADER' | 'BUSY' | 'UNAVAILABLE' | 'STALE_SEQ' | 'SESSION_EXPIRED';
@@ -158,12 +201,20 @@ export interface SnapshotItem {
   readonly version: LogIndex;
 }
 
-/** A session's last applied write, as carried in snapshots. */
-export interface SessionItem {
-  readonly clientId: ClientId;
+/** One kept result of a session. */
+export interface SessionResult {
   readonly seq: number;
   readonly result: WriteResult;
-  /** The log index of the session's last activity (drives eviction). */
+}
+
+/** A session's state, as carried in snapshots (see sessions.ts). */
+export interface SessionItem {
+  readonly clientId: ClientId;
+  /** Seqs below this are forgotten (answered STALE_SEQ). */
+  readonly floor: number;
+  /** The results of the applied seqs at or above `floor`, ascending by seq. */
+  readonly results: readonly SessionResult[];
+  /** The log index of the session's last write entry (drives eviction). */
   readonly touched: LogIndex;
 }
 

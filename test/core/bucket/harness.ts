@@ -193,12 +193,14 @@ export class Cluster {
     this.boot(id);
   }
 
-  write(at: number, client: number, seq: number, command: KvCommand): void {
+  /** A write of session `client`; `ackedBelow` defaults to 1 (the client acknowledged nothing). */
+  write(at: number, client: number, seq: number, command: KvCommand, ackedBelow = 1): void {
     const request: ClientRequest = {
       kind: 'write',
       bucket: BUCKET,
       clientId: clientId(client),
       seq,
+      ackedBelow,
       command,
     };
     this.replica(at).request(request);

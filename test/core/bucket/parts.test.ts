@@ -1,33 +1,25 @@
 // The replica's parts on their own, table-driven: the log's matching and hints, the session table
-// (at most once, bounded, expiry), the lease arithmetic under the drift bound and the backlog's
+// (in sessions.test.ts), the lease arithmetic under the drift bound and the backlog's
 // bounds. (The store has its own compliance suite: store-compliance.ts.)
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  clientId,
   defaultReplicaOptions,
   leaseTicksFor,
   validateReplicaOptions,
   type LogEntry,
-  type WriteResult,
 } from '../../../src/core/bucket/index.js';
 import { Backlog } from '../../../src/core/bucket/backlog.js';
 import { LeaderLease, LeasePromise } from '../../../src/core/bucket/lease.js';
 import { BucketLog } from '../../../src/core/bucket/log.js';
-import { SessionTable } from '../../../src/core/bucket/sessions.js';
-import { KvStateMachine } from '../../../src/core/bucket/state-machine.js';
 import { epoch, logIndex, nodeId } from '../../../src/core/lib/ids.js';
-import { enc, gov } from './harness.js';
+import { gov } from './harness.js';
 
 const entry = (e: number, i: number): LogEntry => ({
   epoch: epoch(e),
   index: logIndex(i),
   payload: { kind: 'government', government: gov(e, 1, []) },
-});
-const result = (i: number): WriteResult => ({
-  op: 'put',
-  at: { epoch: epoch(1), index: logIndex(i) },
 });
 
 describe('BucketLog', () => {
@@ -58,77 +50,6 @@ describe('BucketLog', () => {
     assert.throws(() => log.truncateAfter(9), /inside the base/);
     assert.throws(() => log.append([entry(1, 12)]), /epoch/);
     assert.throws(() => log.append([entry(3, 13)]), /after 11/);
-  });
-});
-
-describe('SessionTable', () => {
-  const c = clientId;
-
-  test('classifies new, duplicate, stale and expired', () => {
-    const t = new SessionTable(2);
-    assert.equal(t.check(c(5), 1).kind, 'new');
-    t.record(c(5), 1, result(1), logIndex(1));
-    assert.deepEqual(t.check(c(5), 1), { kind: 'duplicate', result: result(1) });
-    t.record(c(5), 3, result(2), logIndex(2));
-    assert.equal(t.check(c(5), 2).kind, 'stale');
-    assert.equal(t.check(c(5), 4).kind, 'new');
-    assert.throws(() => t.record(c(5), 3, result(3), logIndex(3)), /at most once/);
-  });
-
-  test('evicts the least recently used session and refuses ids at or below the floor', () => {
-    const t = new SessionTable(2);
-    t.record(c(1), 1, result(1), logIndex(1));
-    t.record(c(2), 1, result(2), logIndex(2));
-    t.record(c(1), 2, result(3), logIndex(3));
-    t.record(c(3), 1, result(4), logIndex(4)); // evicts client 2, the least recently used
-    assert.equal(t.size, 2);
-    assert.equal(t.floor, 2);
-    assert.equal(t.check(c(2), 2).kind, 'expired');
-    assert.equal(t.check(c(1), 3).kind, 'new', 'a live session below the floor is fine');
-    assert.equal(t.check(c(9), 1).kind, 'new');
-  });
-
-  test('a state machine applies a (client, seq) at most once, whatever the duplicates', () => {
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: 6 }), { maxLength: 40 }), (seqs) => {
-        const sm = new KvStateMachine(8);
-        const fresh = new Set<number>();
-        seqs.forEach((seq, i) => {
-          const applied = sm.apply({
-            epoch: epoch(1),
-            index: logIndex(i + 1),
-            payload: {
-              kind: 'write',
-              clientId: c(1),
-              seq,
-              command: { op: 'put', key: 'k', value: enc(`${seq}`) },
-            },
-          });
-          if (applied.fresh) {
-            assert.ok(!fresh.has(seq), `seq ${seq} applied twice`);
-            fresh.add(seq);
-          }
-        });
-      }),
-    );
-  });
-
-  test('images round-trip through install', () => {
-    const sm = new KvStateMachine(8);
-    sm.apply({
-      epoch: epoch(1),
-      index: logIndex(1),
-      payload: {
-        kind: 'write',
-        clientId: c(1),
-        seq: 1,
-        command: { op: 'put', key: 'a', value: enc('x') },
-      },
-    });
-    const copy = new KvStateMachine(8);
-    copy.install(sm.image());
-    assert.deepEqual(copy.image(), sm.image());
-    assert.equal(copy.sessions.check(c(1), 1).kind, 'duplicate');
   });
 });
 

@@ -33,7 +33,7 @@ describe('write path', () => {
     c.tick(4); // a heartbeat makes node 3 acknowledge again
     const [reply] = c.repliesTo(100, 1);
     assert.ok(reply?.body.ok === true && reply.body.kind === 'write');
-    assert.deepEqual(reply.body.result, { op: 'put', at: { epoch: 1, index: 2 } });
+    assert.deepEqual(reply.body.result, { op: 'put', ok: true, at: { epoch: 1, index: 2 } });
     c.tick(4);
     for (const id of [2, 3]) {
       assert.equal(c.replica(id).commitIndex, 2, `the commit index reached follower ${id}`);
@@ -60,7 +60,14 @@ describe('write path', () => {
     const leader = c.replica(1);
     for (let seq = 1; seq <= 200; seq++) {
       const command = { op: 'put', key: `k${seq % 7}`, value: enc(`v${seq}`) } as const;
-      leader.request({ kind: 'write', bucket: BUCKET, clientId: clientId(seq), seq: 1, command });
+      leader.request({
+        kind: 'write',
+        bucket: BUCKET,
+        clientId: clientId(seq),
+        seq: 1,
+        ackedBelow: 1,
+        command,
+      });
     }
     c.flush(1);
     const appends = c.wire.filter((w) => w.message.type === 'append');
