@@ -4,6 +4,7 @@
  * compare-and-sets — each sent to a random node (which hops it to the bucket's leader) and retried
  * under the same (clientId, seq) until answered or until its deadline.
  *
+ * A delete answers whether the key existed (a version, or null), which the history checks.
  * A compare-and-set is expressed the way the client library expresses it: on the version of the
  * value last seen (`ifVersion`), or create-only (`ifExists: false`) when the key was seen absent.
  * Every written value is unique, so "the current version is v" is the same as "the current value
@@ -92,7 +93,10 @@ export class ClusterClient {
       this.seq += 1;
       const session = { clientId: this.clientId, seq: this.seq, ackedBelow: this.seq };
       const cas = roll >= 8 && seen !== undefined && (seen === null || this.options.versionCas);
-      if (cas) {
+      if (roll === 4) {
+        input = { f: 'write', value: null };
+        request = { op: 'delete', key: bytes, conditions: {}, session };
+      } else if (cas) {
         input = { f: 'cas', expected: seen?.value ?? null, value };
         const conditions = seen === null ? { ifExists: false } : { ifVersion: seen.version };
         request = { op: 'put', key: bytes, value: encoder.encode(value), conditions, session };
@@ -160,10 +164,16 @@ export class ClusterClient {
       }
       return this.done(current, { f: 'read', value });
     }
+    if (reply.op === 'delete' && current.input?.f === 'write') {
+      const op = this.history.ops[current.op ?? -1];
+      if (op !== undefined) this.lastSeen.set(op.key, null);
+      return this.done(current, { f: 'write', existed: reply.version !== null });
+    }
     if (reply.op === 'put' && current.input !== null && current.input.f !== 'read') {
       const op = this.history.ops[current.op ?? -1];
-      if (op !== undefined && reply.version !== null) {
-        this.lastSeen.set(op.key, { value: current.input.value, version: reply.version });
+      const value = current.input.value;
+      if (op !== undefined && reply.version !== null && value !== null) {
+        this.lastSeen.set(op.key, { value, version: reply.version });
       }
       return this.done(
         current,

@@ -150,7 +150,7 @@ function runCluster(run: ScenarioRun): ScenarioOutcome {
       history,
       clientPrng.fork(),
       upNodes,
-      { keys: KEYS, attemptMs: 400, deadlineMs: 2500, versionCas: false },
+      { keys: KEYS, attemptMs: 400, deadlineMs: 2500, versionCas: true },
     );
     client.start(stopAt);
     return client;

@@ -47,8 +47,9 @@ export const defaultClientOptions: Omit<ClientOptions, 'endpoints'> = {
   backoffMaxMs: 500,
   // Far more nodes than a client usually talks to; bounds sockets and buffers per client.
   connectionsMax: 256,
-  // The transport's own bound on pending requests per connection (requestsPendingMax).
-  writesInFlightMax: 4_096,
+  // At most the replicas' per-session result window (sessionResultsMax): a longer pipeline could
+  // see STALE_SEQ for its oldest write.
+  writesInFlightMax: 1_024,
   peer: {
     ...defaultPeerOptions,
     // A client is not a member: a node it cannot reach within a second is treated as down, and

@@ -339,7 +339,8 @@ export class NodeServer {
   private persist(ready: NodeReady): void {
     const raft = ready.raft;
     const raftDurable =
-      raft !== null && (raft.entries.length > 0 || raft.hardState !== null || raft.snapshot !== null);
+      raft !== null &&
+      (raft.entries.length > 0 || raft.hardState !== null || raft.snapshot !== null);
     if (raftDurable) this.raftStore.write(raft);
     let buckets = false;
     for (const { bucket, ready: r } of ready.buckets) {

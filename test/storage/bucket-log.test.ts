@@ -84,6 +84,7 @@ class Driver {
               kind: 'write',
               clientId: clientId(1 + (i % 3)),
               seq: last + i,
+              ackedBelow: last + i,
               command: { op: 'put', key: `k${last + i}`, value: this.bytes(step.size) },
             },
           });
@@ -133,8 +134,13 @@ class Driver {
             sessions: [
               {
                 clientId: clientId(1),
-                seq: 3,
-                result: { op: 'put', at: { epoch: e, index: logIndex(at) } },
+                floor: 3,
+                results: [
+                  {
+                    seq: 3,
+                    result: { op: 'put', ok: true, at: { epoch: e, index: logIndex(at) } },
+                  },
+                ],
                 touched: logIndex(at),
               },
             ],

@@ -29,6 +29,7 @@ import {
   type KvCommand,
   type Ready as BucketReady,
   type ReplicaEvent,
+  writeOutcome,
 } from '../bucket/types.js';
 import { decodeCommand, type Command } from '../directory/commands.js';
 import { Directory } from '../directory/directory.js';
@@ -492,6 +493,7 @@ export class NodeCore {
         bucket: bucketId(bucket),
         clientId: toClientId(stamp.clientId),
         seq: stamp.seq,
+        ackedBelow: stamp.ackedBelow,
         command,
       });
     }
@@ -837,14 +839,14 @@ function toCommand(
   key: string,
 ): KvCommand | string {
   const { ifVersion, ifExists } = r.conditions;
-  if (ifVersion !== undefined) return 'ifVersion is not supported yet';
-  if (r.op === 'put') {
-    if (ifExists === false) return { op: 'cas', key, expected: null, value: r.value };
-    if (ifExists === true) return 'ifExists is not supported yet';
-    return { op: 'put', key, value: r.value };
-  }
-  if (ifExists !== undefined) return 'ifExists is not supported yet';
-  return { op: 'delete', key };
+  if (ifExists !== undefined && typeof ifExists !== 'boolean') return 'ifExists is a boolean';
+  const conditions = {
+    ...(ifVersion === undefined ? {} : { ifVersion }),
+    ...(ifExists === undefined ? {} : { ifExists }),
+  };
+  return r.op === 'put'
+    ? { op: 'put', key, value: r.value, ...conditions }
+    : { op: 'delete', key, ...conditions };
 }
 
 function toKvReply(reply: ClientReply): KvReply {
@@ -868,10 +870,7 @@ function toKvReply(reply: ClientReply): KvReply {
     return { ok: true, op: 'get', value: v?.value ?? null, version: v?.version ?? 0 };
   }
   const result = body.result;
-  if (result.op === 'cas') {
-    return result.ok
-      ? { ok: true, op: 'put', version: result.at.index }
-      : fail('CONDITION_FAILED', 'the condition did not hold');
-  }
-  return { ok: true, op: result.op, version: result.at.index };
+  const outcome = writeOutcome(result);
+  if (!outcome.ok) return fail('CONDITION_FAILED', 'the condition did not hold');
+  return { ok: true, op: result.op === 'delete' ? 'delete' : 'put', version: outcome.version };
 }
