@@ -7,6 +7,8 @@
  *    the raw limit of the same disk in the same run (one write of the same bytes and one fdatasync,
  *    in a loop; bench/storage.ts `rawSyncLimit`).
  * 2. No group commit, for contrast: each bucket persists one entry and syncs on its own.
+ *    `cpuUsPerEntry` is this process's CPU time (user + system, including the writes and fdatasyncs
+ *    it waits in) per entry: what the log costs when the disk is not the limit.
  * 3. Open (replay) time of 256 buckets × `--replay` entries each, and the compaction time of the
  *    same log after half of it is made dead by snapshots.
  */
@@ -78,10 +80,11 @@ function writeCase(
   perBucket: number,
   groupSync: boolean,
   seconds: number,
-): { entries: number; syncs: number; bytes: number; seconds: number } {
+): { entries: number; syncs: number; bytes: number; seconds: number; cpuSeconds: number } {
   const prng = new Prng(7);
   const next = new Array<number>(buckets).fill(1);
   const before = log.stats();
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const end = start + seconds * 1000;
   let written = 0;
@@ -100,8 +103,10 @@ function writeCase(
     if (groupSync) log.sync();
   }
   const elapsed = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
   const after = log.stats();
   return {
+    cpuSeconds: (used.user + used.system) / 1e6,
     entries: written,
     syncs: after.syncs - before.syncs,
     bytes: after.fileBytes - before.fileBytes,
@@ -135,6 +140,7 @@ async function writeCases(args: Args, emit: (row: Row) => void): Promise<void> {
       entriesPerSync: Math.round(r.entries / r.syncs),
       mbPerSec: Number((r.bytes / r.seconds / 1e6).toFixed(1)),
       bytesPerEntry: Math.round(r.bytes / r.entries),
+      cpuUsPerEntry: Number(((r.cpuSeconds * 1e6) / r.entries).toFixed(1)),
       rawSyncsPerSec: Math.round(rawSyncs),
       syncRatio: Number((syncsPerSecond / rawSyncs).toFixed(2)),
       busyPct,
