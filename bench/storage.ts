@@ -56,7 +56,7 @@ function cpuTimes(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-async function waitForQuiet(maxMs = 10_000): Promise<number> {
+export async function waitForQuiet(maxMs = 10_000): Promise<number> {
   const deadline = performance.now() + maxMs;
   let busyPct = 100;
   while (performance.now() < deadline) {
@@ -83,7 +83,7 @@ interface Row {
 }
 
 /** The disk's limit: one write of `bytesPerSync` and one fdatasync, in a loop. */
-function rawSyncLimit(
+export function rawSyncLimit(
   dir: string,
   bytesPerSync: number,
   seconds: number,

@@ -127,14 +127,50 @@ const unpackr = new Unpackr({
   copyBuffers: true,
   int64AsType: 'auto' as 'number',
 });
+// Entries are decoded by `load` from a run's own bytes: views into them are fine.
+const entryUnpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  structuredClone: false,
+  int64AsType: 'auto' as 'number',
+});
+
+/**
+ * A persist op as stored: an append carries its entries as one msgpack array (`entries`), so that
+ * replay and compaction never decode entries one by one; `load` does.
+ */
+type StoredOp =
+  | { readonly op: 'meta'; readonly meta: ReplicaMeta }
+  | { readonly op: 'truncate'; readonly after: number }
+  | {
+      readonly op: 'append';
+      readonly first: number;
+      readonly count: number;
+      readonly entries: Uint8Array;
+    }
+  | { readonly op: 'commit'; readonly index: number }
+  | { readonly op: 'snapshot'; readonly image: SnapshotImage }
+  | { readonly op: 'drop' };
+
+/** Consecutive entries `first ..< first + count`, encoded: the first `count` of `bytes`'s array. */
+interface Run {
+  readonly first: number;
+  count: number;
+  /** How many entries `bytes` holds (more than `count` after a truncate). */
+  readonly encoded: number;
+  readonly bytes: Uint8Array;
+}
 
 interface BucketState {
   meta: ReplicaMeta | null;
   snapshot: SnapshotImage | null;
-  entries: LogEntry[];
+  /** Encoded bytes of the snapshot's batch, for the live-bytes estimate. */
+  snapshotBytes: number;
+  runs: Run[];
+  runBytes: number;
+  /** Index of the last durable entry. */
+  last: number;
   commit: number;
-  /** Estimated bytes of records that compaction would keep. */
-  live: number;
   /** Snapshot base and last index including staged ops, to check ops when they are staged. */
   acceptedBase: number;
   acceptedLast: number;
@@ -142,7 +178,7 @@ interface BucketState {
 
 interface Staged {
   readonly bucket: number;
-  readonly ops: readonly PersistOp[];
+  readonly ops: readonly StoredOp[];
   /** Payload slices with their CRCs: one per record. */
   readonly parts: readonly { readonly bytes: Uint8Array; readonly crc: number }[];
   readonly bytes: number;
@@ -216,7 +252,7 @@ export class BucketLog implements NodeBucketLog {
     let fileBytes = 0;
     for (const s of this.segments.values()) fileBytes += s.bytes;
     let liveBytes = 0;
-    for (const s of this.states.values()) liveBytes += s.live;
+    for (const s of this.states.values()) liveBytes += s.runBytes + s.snapshotBytes + 256;
     return {
       segments: this.segments.size,
       fileBytes,
@@ -232,12 +268,25 @@ export class BucketLog implements NodeBucketLog {
     this.checkUsable();
     const s = this.states.get(bucket);
     if (s === undefined) return { meta: null, snapshot: null, entries: [], commit: logIndex(0) };
-    return {
-      meta: s.meta,
-      snapshot: s.snapshot,
-      entries: [...s.entries],
-      commit: logIndex(s.commit),
-    };
+    const entries: LogEntry[] = [];
+    for (const run of s.runs) {
+      const decoded = entryUnpackr.unpack(run.bytes) as LogEntry[];
+      if (!Array.isArray(decoded) || decoded.length !== run.encoded) {
+        throw corruptError(`bucket ${bucket}`, run.first, 'entries do not decode');
+      }
+      for (let i = 0; i < run.count; i++) {
+        const entry = decoded[i] as LogEntry;
+        if (entry.index !== run.first + i) {
+          throw corruptError(
+            `bucket ${bucket}`,
+            run.first + i,
+            `entry ${entry.index} out of place`,
+          );
+        }
+        entries.push(entry);
+      }
+    }
+    return { meta: s.meta, snapshot: s.snapshot, entries, commit: logIndex(s.commit) };
   }
 
   /** Stages `ops` of `bucket`; throws `QUEUE_FULL` (staging nothing) past `stagedBytesMax`. */
@@ -253,7 +302,8 @@ export class BucketLog implements NodeBucketLog {
       assert(error === null, `bucket ${bucket}: ${error}`);
       [base, last] = advance(op, base, last);
     }
-    const payload = packr.pack([bucket, ops]);
+    const stored = ops.map(toStored);
+    const payload = packr.pack([bucket, stored]);
     const parts = slices(payload, this.options.recordBytesMax).map((bytes) => ({
       bytes,
       crc: crc32c(bytes),
@@ -268,7 +318,7 @@ export class BucketLog implements NodeBucketLog {
     }
     s.acceptedBase = base;
     s.acceptedLast = last;
-    this.staged.push({ bucket, ops, parts, bytes });
+    this.staged.push({ bucket, ops: stored, parts, bytes });
     this.stagedBytes += bytes;
   }
 
@@ -343,21 +393,17 @@ export class BucketLog implements NodeBucketLog {
       chunks = [];
       pending = 0;
     };
-    const live = new Map<number, number>();
     for (const [bucket, s] of [...this.states].sort(([a], [b]) => a - b)) {
-      let written = 0;
-      for (const ops of liveBatches(s)) {
+      for (const ops of liveBatches(s, this.options.recordBytesMax)) {
         const payload = packr.pack([bucket, ops]);
         const parts = slices(payload, this.options.recordBytesMax);
         parts.forEach((part, i) => {
           const type = i === parts.length - 1 ? RecordType.BucketOps : RecordType.BucketOpsPart;
           chunks.push(frameHeader(type, seq++, part.length, crc32c(part)), part);
           pending += RECORD_HEADER_BYTES + part.length;
-          written += RECORD_HEADER_BYTES + part.length;
         });
         if (pending >= 1024 * 1024) flush();
       }
-      live.set(bucket, written);
     }
     flush();
     this.io(() => this.fs.sync(name));
@@ -369,7 +415,7 @@ export class BucketLog implements NodeBucketLog {
     segment.bytes += end.length;
     this.nextSeq = seq;
     this.active = null;
-    for (const [bucket, s] of this.states) s.live = live.get(bucket) ?? 0;
+    for (const [bucket, s] of this.states) if (isEmpty(s)) this.states.delete(bucket);
     for (const s of old) {
       this.io(() => this.fs.remove(bucketSegmentName(s.id, s.compacted)));
       this.segments.delete(s.id);
@@ -391,9 +437,11 @@ export class BucketLog implements NodeBucketLog {
       s = {
         meta: null,
         snapshot: null,
-        entries: [],
+        snapshotBytes: 0,
+        runs: [],
+        runBytes: 0,
+        last: 0,
         commit: 0,
-        live: 0,
         acceptedBase: 0,
         acceptedLast: 0,
       };
@@ -504,7 +552,7 @@ export class BucketLog implements NodeBucketLog {
     replay: {
       expectedSeq: number | null;
       first: boolean;
-      apply: (bucket: number, ops: PersistOp[], bytes: number, offset: number) => void;
+      apply: (bucket: number, ops: StoredOp[], bytes: number, offset: number) => void;
     } | null,
   ): { complete: boolean; nextSeq: number | null } {
     const size = this.fs.size(f.name) ?? 0;
@@ -618,7 +666,7 @@ function slices(payload: Uint8Array, max: number): Uint8Array[] {
   return out;
 }
 
-function decodeBatch(file: string, offset: number, payload: Uint8Array): [number, PersistOp[]] {
+function decodeBatch(file: string, offset: number, payload: Uint8Array): [number, StoredOp[]] {
   let value: unknown;
   try {
     value = unpackr.unpack(payload);
@@ -633,19 +681,40 @@ function decodeBatch(file: string, offset: number, payload: Uint8Array): [number
   ) {
     throw corruptError(file, offset, 'malformed batch');
   }
-  return [value[0] as number, value[1] as PersistOp[]];
+  return [value[0] as number, value[1] as StoredOp[]];
 }
 
 function isEmpty(s: BucketState): boolean {
-  return s.meta === null && s.snapshot === null && s.entries.length === 0 && s.commit === 0;
+  return s.meta === null && s.snapshot === null && s.runs.length === 0 && s.commit === 0;
+}
+
+/** The stored form of `op`: an append's entries packed into one byte array. */
+function toStored(op: PersistOp): StoredOp {
+  if (op.op !== 'append') return op;
+  const first = op.entries[0]?.index ?? 0;
+  // A copy: the run keeps it, and packr's results are views of a shared buffer.
+  const entries = Uint8Array.prototype.slice.call(packr.pack(op.entries));
+  return { op: 'append', first, count: op.entries.length, entries };
 }
 
 /** Why `op` cannot follow a log with snapshot base `base` and last index `last`, or null. */
-function checkOp(op: PersistOp, base: number, last: number): string | null {
+function checkOp(op: PersistOp | StoredOp, base: number, last: number): string | null {
   switch (op.op) {
     case 'truncate':
       return op.after >= base ? null : `truncate at ${op.after} inside the snapshot ${base}`;
     case 'append': {
+      if ('first' in op) {
+        if (!(
+          Number.isSafeInteger(op.count) &&
+          op.count >= 0 &&
+          op.entries instanceof Uint8Array
+        )) {
+          return 'malformed append';
+        }
+        return op.count === 0 || op.first === last + 1
+          ? null
+          : `log gap: entry ${op.first} where ${last + 1} was next`;
+      }
       let next = last + 1;
       for (const entry of op.entries) {
         if (entry.index !== next) return `log gap: entry ${entry.index} where ${next} was next`;
@@ -664,12 +733,12 @@ function checkOp(op: PersistOp, base: number, last: number): string | null {
 }
 
 /** The snapshot base and last index after `op`. */
-function advance(op: PersistOp, base: number, last: number): [number, number] {
+function advance(op: PersistOp | StoredOp, base: number, last: number): [number, number] {
   switch (op.op) {
     case 'truncate':
       return [base, Math.min(last, op.after)];
     case 'append':
-      return [base, last + op.entries.length];
+      return [base, last + ('first' in op ? op.count : op.entries.length)];
     case 'snapshot':
       return [op.image.base.index, op.image.base.index];
     case 'drop':
@@ -680,52 +749,84 @@ function advance(op: PersistOp, base: number, last: number): [number, number] {
 }
 
 /** Applies a checked batch to the durable state (the same rules as MemoryBucketStore). */
-function applyBatch(s: BucketState, ops: readonly PersistOp[], bytes: number): void {
-  let logBytes = false;
+function applyBatch(s: BucketState, ops: readonly StoredOp[], bytes: number): void {
   for (const op of ops) {
-    const base = s.snapshot?.base.index ?? 0;
     switch (op.op) {
       case 'meta':
         s.meta = op.meta;
         break;
       case 'truncate':
-        s.entries.length = Math.min(s.entries.length, op.after - base);
+        while (s.runs.length > 0 && s.last > op.after) {
+          const run = s.runs.at(-1) as Run;
+          if (run.first > op.after) {
+            s.runs.pop();
+            s.runBytes -= run.bytes.length;
+            s.last = run.first - 1;
+          } else {
+            run.count = op.after - run.first + 1;
+            s.last = op.after;
+          }
+        }
         break;
       case 'append':
-        for (const entry of op.entries) s.entries.push(entry);
-        logBytes = true;
+        if (op.count === 0) break;
+        s.runs.push({ first: op.first, count: op.count, encoded: op.count, bytes: op.entries });
+        s.runBytes += op.entries.length;
+        s.last = op.first + op.count - 1;
         break;
       case 'commit':
         s.commit = Math.max(s.commit, op.index);
         break;
       case 'snapshot':
         s.snapshot = op.image;
-        s.entries = [];
+        s.snapshotBytes = bytes;
+        s.runs = [];
+        s.runBytes = 0;
+        s.last = op.image.base.index;
         s.commit = op.image.base.index;
-        s.live = 0;
-        logBytes = true;
         break;
       case 'drop':
         s.snapshot = null;
-        s.entries = [];
+        s.snapshotBytes = 0;
+        s.runs = [];
+        s.runBytes = 0;
+        s.last = 0;
         s.commit = 0;
-        s.live = 0;
         break;
     }
   }
-  // Live bytes are estimated per batch: a batch that adds log entries or a snapshot counts whole;
-  // one that only rewrites meta or commit is mostly superseded by later ones.
-  if (logBytes) s.live += bytes;
 }
 
-/** The ops that rebuild `s` from nothing, in batches of bounded size, for compaction. */
-function* liveBatches(s: BucketState): Generator<PersistOp[]> {
-  const head: PersistOp[] = [];
+/**
+ * The ops that rebuild `s` from nothing, in batches of about `batchBytes`, for compaction. Runs are
+ * copied as they are encoded, except a run cut by a truncate, which is encoded again.
+ */
+function* liveBatches(s: BucketState, batchBytes: number): Generator<StoredOp[]> {
+  const head: StoredOp[] = [];
   if (s.meta !== null) head.push({ op: 'meta', meta: s.meta });
   if (s.snapshot !== null) head.push({ op: 'snapshot', image: s.snapshot });
   if (head.length > 0) yield head;
-  for (let at = 0; at < s.entries.length; at += 256) {
-    yield [{ op: 'append', entries: s.entries.slice(at, at + 256) }];
+  let batch: StoredOp[] = [];
+  let bytes = 0;
+  for (const run of s.runs) {
+    let op: StoredOp & { op: 'append' } = {
+      op: 'append',
+      first: run.first,
+      count: run.count,
+      entries: run.bytes,
+    };
+    if (run.count < run.encoded) {
+      const entries = (entryUnpackr.unpack(run.bytes) as LogEntry[]).slice(0, run.count);
+      op = toStored({ op: 'append', entries }) as StoredOp & { op: 'append' };
+    }
+    batch.push(op);
+    bytes += op.entries.length;
+    if (bytes >= batchBytes) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
   }
-  if (s.commit > (s.snapshot?.base.index ?? 0)) yield [{ op: 'commit', index: logIndex(s.commit) }];
+  if (batch.length > 0) yield batch;
+  if (s.commit > (s.snapshot?.base.index ?? 0)) yield [{ op: 'commit', index: s.commit }];
 }

@@ -15,7 +15,7 @@ import { clientId } from '../../src/core/bucket/types.js';
 import { epoch, logIndex, nodeId, bucketId } from '../../src/core/lib/ids.js';
 import { Prng } from '../../src/core/lib/prng.js';
 import { BucketLog, openBucketLog, type BucketLogOptions } from '../../src/storage/bucket-log.js';
-import { LOCK_FILE } from '../../src/storage/file-system.js';
+import { LOCK_FILE, NodeFileSystem, type FileSystem } from '../../src/storage/file-system.js';
 import { isStorageError } from '../../src/storage/errors.js';
 import { openNodeMeta, NODE_META_FILE } from '../../src/storage/node-meta.js';
 import { SimDisk } from '../../sim/disk.js';
@@ -253,6 +253,18 @@ describe('bucket log', () => {
   test('after a crash at any I/O call: the synced state plus a prefix of the staged batches', () => {
     const seeds = Number(process.env.BUCKET_LOG_SEEDS ?? 120);
     for (let seed = 1; seed <= seeds; seed++) crashRun(seed);
+  });
+
+  test('real disk: after a crash and a power cut, the synced state plus a prefix', () => {
+    const seeds = Number(process.env.BUCKET_LOG_REAL_SEEDS ?? 6);
+    for (let seed = 1; seed <= seeds; seed++) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edict-bucket-log-crash-'));
+      try {
+        crashRun(1000 + seed, realCrashDisk(seed, dir));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 
   test('a crash at every I/O call of a compaction keeps the state', () => {
@@ -547,9 +559,8 @@ function randomStep(prng: Prng): Step {
  * again, sometimes, during recovery). After each crash the reopened log must equal the synced model
  * plus one prefix (the same for every bucket) of the batches staged since.
  */
-function crashRun(seed: number): void {
+function crashRun(seed: number, disk: CrashDisk = simCrashDisk(seed)): void {
   const prng = new Prng(seed);
-  const disk = new SimDisk(prng.fork());
   const driver = new Driver(byteMaker(seed));
   const empty = (): StoredBucket => ({
     meta: null,
@@ -569,8 +580,7 @@ function crashRun(seed: number): void {
       m.sync();
       return m.load();
     });
-  const open = (crashAt: number | null): BucketLog =>
-    BucketLog.open(new FaultyFileSystem(new SimFileSystem(disk), new CrashPoints(crashAt)), small);
+  const open = (crashAt: number | null): BucketLog => BucketLog.open(disk.open(crashAt), small);
   let log = open(null);
   for (let round = 0; round < 4; round++) {
     const crashAt = 1 + prng.int(40);
@@ -598,7 +608,7 @@ function crashRun(seed: number): void {
       crashed = true;
     }
     log.close();
-    disk.crash();
+    disk.powerCut();
     // Recovery itself may crash (cutting a tail, deleting garbage); then it runs again.
     for (;;) {
       try {
@@ -606,7 +616,7 @@ function crashRun(seed: number): void {
         break;
       } catch (error) {
         if (!isSimulatedCrash(error)) throw error;
-        disk.crash();
+        disk.powerCut();
       }
     }
     const actual = Array.from({ length: BUCKETS }, (_, b) => norm(log.load(b)));
@@ -635,4 +645,38 @@ function eq(a: unknown, b: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+/** A disk to run {@link crashRun} on: file systems with a crash point, and power cuts. */
+interface CrashDisk {
+  open(crashAt: number | null): FileSystem;
+  /** Loses what a power cut would; call after the file system is closed. */
+  powerCut(): void;
+}
+
+function simCrashDisk(seed: number): CrashDisk {
+  const disk = new SimDisk(new Prng(seed).fork());
+  return {
+    open: (crashAt) => new FaultyFileSystem(new SimFileSystem(disk), new CrashPoints(crashAt)),
+    powerCut: () => disk.crash(),
+  };
+}
+
+/** A real directory; a power cut keeps each file's synced bytes and a random prefix of the rest. */
+function realCrashDisk(seed: number, dir: string): CrashDisk {
+  const prng = new Prng(seed * 7919);
+  let current: FaultyFileSystem | null = null;
+  return {
+    open(crashAt) {
+      current = new FaultyFileSystem(new NodeFileSystem(dir), new CrashPoints(crashAt));
+      return current;
+    },
+    powerCut() {
+      if (current === null) return;
+      const files = new NodeFileSystem(dir);
+      current.powerCut(prng, files);
+      files.close();
+      current = null;
+    },
+  };
 }
