@@ -109,6 +109,8 @@ export class NodeServer {
   private ticker: NodeJS.Timeout | null = null;
   private pumping = false;
   private pumpScheduled = false;
+  /** The Ready being carried out, if any; close() waits for it before closing the stores. */
+  private persisting: Promise<void> | null = null;
   private nextHandle = 1;
   private readonly waiting = new Map<number, (reply: KvReply) => void>();
   private stopped = false;
@@ -266,6 +268,7 @@ export class NodeServer {
     }
     await Promise.all([...this.peers.values()].map((p) => p.stop()));
     await this.server.stop();
+    await this.persisting;
     this.buckets.close();
     await this.raftStore.close();
   }
@@ -319,24 +322,39 @@ export class NodeServer {
     });
   }
 
-  /** Carries out Readies until there is none. Synchronous: nothing interleaves with a Ready. */
+  /**
+   * Carries out Readies until there is none: write, make durable (the fdatasyncs run off the event
+   * loop, which meanwhile keeps feeding the core — the next Ready batches all of it), send and
+   * answer, advance. One Ready at a time.
+   */
   private pump(): void {
     if (this.pumping || this.stopped || !this.booted) return;
     this.pumping = true;
-    try {
-      for (;;) {
-        const ready = this.core.ready();
-        if (ready === null) break;
-        if (needsPersist(ready)) this.persist(ready);
-        this.deliver(ready);
-        this.core.advance(ready);
-      }
-    } finally {
-      this.pumping = false;
+    this.persisting = this.pumpLoop()
+      .catch((error: unknown) => {
+        // A storage failure cannot be retried (a failed fdatasync loses writes): stop the node.
+        this.config.logger.error({ error }, 'storage failed; the node stops');
+        void this.close();
+      })
+      .finally(() => {
+        this.pumping = false;
+        this.persisting = null;
+      });
+  }
+
+  private async pumpLoop(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const ready = this.core.ready();
+      if (ready === null) return;
+      if (needsPersist(ready)) await this.persist(ready);
+      if (this.stopped) return;
+      this.deliver(ready);
+      this.core.advance(ready);
     }
   }
 
-  private persist(ready: NodeReady): void {
+  private async persist(ready: NodeReady): Promise<void> {
     const raft = ready.raft;
     const raftDurable =
       raft !== null &&
@@ -348,8 +366,10 @@ export class NodeServer {
       this.buckets.store(bucket).persist(r.persist);
       buckets = true;
     }
-    if (raftDurable) this.raftStore.sync();
-    if (buckets) this.buckets.sync();
+    await Promise.all([
+      raftDurable ? this.raftStore.syncAsync() : null,
+      buckets ? this.buckets.syncAsync() : null,
+    ]);
     if (ready.compact !== null) this.raftStore.compact(ready.compact);
   }
 

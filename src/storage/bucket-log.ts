@@ -79,6 +79,8 @@ export interface NodeBucketLog {
   store(bucket: number): BucketStore;
   /** Makes everything staged by every bucket durable: one append and one fdatasync. */
   sync(): void;
+  /** `sync` with the fdatasync off the event loop; one at a time. */
+  syncAsync(): Promise<void>;
   /** Buckets with durable state, ascending. */
   buckets(): number[];
   /** Rewrites the live state into a new segment and deletes the old ones; durable on return. */
@@ -196,6 +198,8 @@ export class BucketLog implements NodeBucketLog {
   private readonly views = new Map<number, BucketStore>();
   private readonly segments = new Map<number, Segment>();
   private staged: Staged[] = [];
+  /** A syncAsync is waiting for its fdatasync. */
+  private syncing = false;
   private stagedBytes = 0;
   /** The segment appended to, or null: the next sync starts one. */
   private active: Segment | null = null;
@@ -323,8 +327,48 @@ export class BucketLog implements NodeBucketLog {
   }
 
   sync(): void {
+    const write = this.writeStaged();
+    if (write === null) return;
+    this.io(() => this.fs.sync(write.name));
+    this.finishSync(write.staged);
+  }
+
+  /**
+   * `sync` with the fdatasync off the event loop (see FileSystem.syncAsync): the records are
+   * appended now, and they count as durable — `load()` shows them — once the promise resolves.
+   * One at a time: the caller awaits it before the next `sync` or `syncAsync`.
+   */
+  async syncAsync(): Promise<void> {
+    assert(!this.syncing, 'one syncAsync at a time');
+    const write = this.writeStaged();
+    if (write === null) return;
+    const fs = this.fs;
+    if (fs.syncAsync === undefined) {
+      this.io(() => fs.sync(write.name));
+      return this.finishSync(write.staged);
+    }
+    this.syncing = true;
+    try {
+      await fs.syncAsync(write.name);
+    } catch (error) {
+      this.failure = new StorageError(
+        'STORAGE_FAILED',
+        `bucket log I/O failed: ${String(error)}`,
+        {},
+        { cause: error },
+      );
+      throw this.failure;
+    } finally {
+      this.syncing = false;
+    }
+    this.finishSync(write.staged);
+  }
+
+  /** Appends every staged batch to the active segment; the caller makes it durable. */
+  private writeStaged(): { name: string; staged: Staged[] } | null {
     this.checkUsable();
-    if (this.staged.length === 0) return;
+    assert(!this.syncing, 'a write while a syncAsync is in flight');
+    if (this.staged.length === 0) return null;
     const staged = this.staged;
     const chunks: Uint8Array[] = [];
     let bytes = 0;
@@ -346,15 +390,16 @@ export class BucketLog implements NodeBucketLog {
       bytes += batch.bytes;
     }
     const name = bucketSegmentName(segment.id, false);
-    this.io(() => {
-      this.fs.append(name, chunks);
-      this.fs.sync(name);
-    });
+    this.io(() => this.fs.append(name, chunks));
     segment.bytes += bytes;
     this.active = segment;
     this.nextSeq = seq;
     this.staged = [];
     this.stagedBytes = 0;
+    return { name, staged };
+  }
+
+  private finishSync(staged: readonly Staged[]): void {
     this.syncs += 1;
     for (const batch of staged) {
       applyBatch(this.state(batch.bucket), batch.ops, batch.bytes);

@@ -39,6 +39,12 @@ export interface FileSystem {
   append(name: string, chunks: readonly Uint8Array[]): void;
   /** fdatasync: every byte appended to `name` so far is durable when this returns. */
   sync(name: string): void;
+  /**
+   * `sync` off the calling thread, where the file system can (the real one uses the libuv thread
+   * pool): every byte appended to `name` before the call is durable when the promise resolves.
+   * Absent: callers fall back to `sync`.
+   */
+  syncAsync?(name: string): Promise<void>;
   /** Cuts `name` to `length` bytes, durably. */
   truncate(name: string, length: number): void;
   /** Deletes `name`, durably. */
@@ -117,6 +123,14 @@ export class NodeFileSystem implements FileSystem {
   sync(name: string): void {
     this.checkOpen();
     fs.fdatasyncSync(this.appendFd(name));
+  }
+
+  syncAsync(name: string): Promise<void> {
+    this.checkOpen();
+    const fd = this.appendFd(name);
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (error) => (error === null ? resolve() : reject(error)));
+    });
   }
 
   truncate(name: string, length: number): void {

@@ -107,6 +107,19 @@ export class LmdbRaftStore implements RaftStore {
     });
   }
 
+  /**
+   * `sync` with the commit and its flush on lmdb's write thread: resolves once the writes are
+   * durable. One at a time; nothing else is written meanwhile.
+   */
+  async syncAsync(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const pending = this.pending;
+    this.pending = [];
+    await this.db.transaction(() => {
+      for (const update of pending) this.applyInTransaction(update);
+    });
+  }
+
   compact(snapshot: Snapshot): void {
     this.sync();
     const index = snapshot.meta.index;

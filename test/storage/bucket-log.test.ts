@@ -680,3 +680,40 @@ function realCrashDisk(seed: number, dir: string): CrashDisk {
     },
   };
 }
+
+describe('bucket log: syncAsync', () => {
+  const meta = (e: number): PersistOp => ({
+    op: 'meta',
+    meta: { epoch: epoch(e), government: null },
+  });
+
+  test('writes are durable after the promise; writes staged meanwhile wait for the next sync', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edict-bucket-log-async-'));
+    try {
+      const log = openBucketLog(dir);
+      log.store(1).persist([meta(1)]);
+      const pending = log.syncAsync();
+      // Staged while the fdatasync runs: not part of it.
+      log.store(2).persist([meta(2)]);
+      assert.throws(() => log.sync(), /in flight/);
+      await pending;
+      assert.deepEqual(log.buckets(), [1]);
+      await log.syncAsync();
+      assert.deepEqual(log.buckets(), [1, 2]);
+      log.close();
+      const reopened = openBucketLog(dir);
+      assert.equal(reopened.store(1).load().meta?.epoch, 1);
+      assert.equal(reopened.store(2).load().meta?.epoch, 2);
+      reopened.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('without an asynchronous sync in the file system it falls back to sync', async () => {
+    const log = BucketLog.open(new SimFileSystem(new SimDisk(new Prng(5))), small);
+    log.store(3).persist([meta(4)]);
+    await log.syncAsync();
+    assert.deepEqual(log.buckets(), [3]);
+  });
+});

@@ -449,3 +449,25 @@ function prefixImages(durable: LogImage, unsynced: readonly StoreWrite[]): LogIm
   }
   return images;
 }
+
+describe('lmdb raft store: syncAsync', () => {
+  test('what syncAsync resolved is there after a reopen', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edict-raft-async-'));
+    try {
+      const store = new LmdbRaftStore({ path: dir });
+      store.write({
+        hardState: { term: term(3), vote: nodeId(2), commit: logIndex(0) },
+        snapshot: null,
+        entries: [],
+      });
+      await store.syncAsync();
+      await store.close();
+      const reopened = new LmdbRaftStore({ path: dir });
+      assert.equal(reopened.load().hardState.term, 3);
+      assert.equal(reopened.load().hardState.vote, 2);
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
