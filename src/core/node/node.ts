@@ -145,6 +145,8 @@ export class NodeCore {
   private compactPending: Snapshot | null = null;
   private lastCompact: number;
   private inFlight: NodeReady | null = null;
+  /** Set by leave(): no more heartbeats or registrations. */
+  private leaving = false;
   /** The tick this node last heard from the metadata leader (or led itself). */
   private lastLeaderContact = 0;
   private readonly pending = new Map<number, Pending>();
@@ -251,6 +253,7 @@ export class NodeCore {
    * another voter. The driver then waits (bounded) until this node leads no bucket.
    */
   leave(): void {
+    this.leaving = true;
     const status = this.raft.status();
     if (this.meta !== null) {
       this.meta.leaving(this.id, this.incarnation);
@@ -757,7 +760,7 @@ export class NodeCore {
   }
 
   private maybeJoin(): void {
-    if (this.directory.node(this.id)?.state === 'removed') return;
+    if (this.leaving || this.directory.node(this.id)?.state === 'removed') return;
     // Registered as far as this node can tell — but a node cut off from the metadata log (removed
     // from its configuration while it was declared dead) cannot tell: unheard from the leader for
     // two election timeouts, it asks the seeds again.
@@ -783,6 +786,7 @@ export class NodeCore {
   }
 
   private sendHeartbeat(): void {
+    if (this.leaving) return;
     const leader = this.raft.status().leader;
     if (this.meta !== null) this.meta.heartbeat(this.id, this.incarnation);
     else if (leader !== null) this.send(leader, { t: 'heartbeat', incarnation: this.incarnation });
