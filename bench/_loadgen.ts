@@ -401,10 +401,15 @@ export function mergeResults(parts: readonly LoadResult[], failedWorkers = 0): M
 
 /**
  * Runs `spec` split over `workers` processes (clients, and for `fill` the key range, divided as
- * evenly as can be) and adds up their results. Every worker is bounded: one that does not report
+ * evenly as can be) and adds up their results. `onStart` is called when the workers have been
+ * told to begin (their warm-up starts then). Every worker is bounded: one that does not report
  * within the run's length plus a margin is killed and counted as `WORKER_FAILED`.
  */
-export async function runWorkers(spec: LoadSpec, workers: number): Promise<MergedResult> {
+export async function runWorkers(
+  spec: LoadSpec,
+  workers: number,
+  onStart?: () => void,
+): Promise<MergedResult> {
   const n = Math.max(1, Math.min(workers, spec.clients));
   const parts: LoadSpec[] = [];
   let offset = 0;
@@ -441,6 +446,7 @@ export async function runWorkers(spec: LoadSpec, workers: number): Promise<Merge
       child.send({ type: 'run', spec: parts[w] });
       return result;
     });
+    onStart?.();
     const settled = await Promise.allSettled(results);
     const ok: LoadResult[] = [];
     let failed = 0;
