@@ -4,7 +4,7 @@
  * others joining it, data in a fresh directory under /tmp, free ports chosen at start. Each node's
  * HTTP address is the first `http://host:port` (or `HTTP ... host:port`) it prints; a node that
  * prints none is taken to serve HTTP on its `--listen` address. The cluster is ready when
- * `GET /v1/status` reports every node and health `green`. `stop()` ends exactly the processes
+ * `GET /v1/status` reports every node and health `green`, and every node answers it. `stop()` ends exactly the processes
  * started here (SIGTERM, which hands leaderships off, then SIGKILL after a grace period) and removes
  * the data.
  *
@@ -26,9 +26,17 @@ export interface EdictCluster extends RunningCluster {
   readonly clientEndpoints: readonly string[];
 }
 
+/**
+ * How the `edict` command is run: Node arguments before the subcommand. Tests put a stand-in here
+ * (`['--import', 'tsx', 'fake-node.ts']`).
+ */
+export const EDICT_COMMAND: readonly string[] = [EDICT];
+
 /** Whether `edict start` exists; when not, the reason in one line. */
-export function detectEdictStart(): { ok: true } | { ok: false; reason: string } {
-  const run = spawnSync(process.execPath, [EDICT, 'start', '--help'], {
+export function detectEdictStart(
+  command: readonly string[] = EDICT_COMMAND,
+): { ok: true } | { ok: false; reason: string } {
+  const run = spawnSync(process.execPath, [...command, 'start', '--help'], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 60_000,
@@ -53,7 +61,11 @@ const HTTP_ADDRESS = [
   /http\b[^\n]*?(\d{1,3}(?:\.\d{1,3}){3}:\d{1,5})/i,
 ];
 
-export async function startEdict(nodes = 3, readyTimeoutMs = 60_000): Promise<EdictCluster> {
+export async function startEdict(
+  nodes = 3,
+  readyTimeoutMs = 60_000,
+  command: readonly string[] = EDICT_COMMAND,
+): Promise<EdictCluster> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-edict-'));
   const ports = await freePorts(nodes);
   const listen = ports.map((p) => `127.0.0.1:${p}`);
@@ -94,7 +106,7 @@ export async function startEdict(nodes = 3, readyTimeoutMs = 60_000): Promise<Ed
   };
   try {
     for (let i = 0; i < nodes; i += 1) {
-      const args = [EDICT, 'start', '--id', String(i + 1), '--listen', listen[i] as string];
+      const args = [...command, 'start', '--id', String(i + 1), '--listen', listen[i] as string];
       args.push('--data', path.join(dir, `n${i + 1}`));
       if (i > 0) args.push('--join', listen[0] as string);
       const log = createWriteStream(path.join(dir, `n${i + 1}.log`));
@@ -122,6 +134,8 @@ export async function startEdict(nodes = 3, readyTimeoutMs = 60_000): Promise<Ed
       if (i === 0) await waitStatus(0, () => true);
     }
     await waitStatus(0, (s) => s.health === 'green' && s.nodes.length >= nodes);
+    // Every node serves, not only the first: the load goes to all of them.
+    for (let i = 1; i < nodes; i += 1) await waitStatus(i, () => true);
     const status = parseStatus((await getText(`http://${http[0] ?? listen[0]}/v1/status`))?.text);
     const addresses = status.nodes.map((n) => n.address).filter((a) => /:\d+$/.test(a));
     const servers = children.map((c, i) => ({ name: `edict n${i + 1}`, pid: c.pid as number }));

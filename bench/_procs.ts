@@ -103,11 +103,16 @@ export async function freePorts(count: number): Promise<number[]> {
 /** Stops `child` (and only it): SIGTERM, then SIGKILL after `graceMs`; resolves once it exited. */
 export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const timers: NodeJS.Timeout[] = [];
+  // Resolves on exit, or 2 s after the SIGKILL should the exit event have been missed.
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    timers.push(setTimeout(resolve, graceMs + 2_000));
+  });
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await Promise.race([exited, sleep(graceMs + 2_000)]);
-  clearTimeout(timer);
+  timers.push(setTimeout(() => child.kill('SIGKILL'), graceMs));
+  await exited;
+  for (const timer of timers) clearTimeout(timer);
 }
 
 export const sleep = (ms: number): Promise<void> =>
