@@ -75,14 +75,14 @@ export async function startEdict(
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   };
   process.once('exit', killAll);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    await Promise.all(children.map((child) => stopChild(child, 15_000)));
-    process.removeListener('exit', killAll);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  // Idempotent: every caller (the run's end, a signal) waits for the same stop.
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await Promise.all(children.map((child) => stopChild(child, 15_000)));
+      process.removeListener('exit', killAll);
+      rmSync(dir, { recursive: true, force: true });
+    })());
   const deadline = performance.now() + readyTimeoutMs;
   const checkAlive = (): void => {
     children.forEach((child, i) => {
@@ -110,8 +110,11 @@ export async function startEdict(
       args.push('--data', path.join(dir, `n${i + 1}`));
       if (i > 0) args.push('--join', listen[0] as string);
       const log = createWriteStream(path.join(dir, `n${i + 1}.log`));
+      // In a process group of its own, so that a Ctrl-C reaches only the benchmark, which then
+      // stops the nodes (SIGTERM hands leaderships off).
       const child = spawn(process.execPath, args, {
         cwd: ROOT,
+        detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let seen = '';

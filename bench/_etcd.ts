@@ -53,14 +53,14 @@ export async function startEtcd(members = 3, healthTimeoutMs = 30_000): Promise<
   };
   // Should this process die without stopping the cluster, the members die with it.
   process.once('exit', killAll);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    await Promise.all(children.map((child) => stopChild(child, 10_000)));
-    process.removeListener('exit', killAll);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  // Idempotent: every caller (the run's end, a signal) waits for the same stop.
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await Promise.all(children.map((child) => stopChild(child, 10_000)));
+      process.removeListener('exit', killAll);
+      rmSync(dir, { recursive: true, force: true });
+    })());
   try {
     for (let i = 0; i < members; i += 1) {
       const log = openSync(path.join(dir, `${names[i]}.log`), 'w');
@@ -78,7 +78,9 @@ export async function startEtcd(members = 3, healthTimeoutMs = 30_000): Promise<
         'log-outputs': 'stderr',
       };
       const args = Object.entries(flags).flatMap(([flag, value]) => [`--${flag}`, value]);
-      const child = spawn('etcd', args, { stdio: ['ignore', log, log] });
+      // In a process group of its own, so that a Ctrl-C reaches only the benchmark, which then
+      // stops the members in order.
+      const child = spawn('etcd', args, { stdio: ['ignore', log, log], detached: true });
       closeSync(log);
       children.push(child);
     }

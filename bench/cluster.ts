@@ -127,7 +127,9 @@ export async function main(args: string[]): Promise<void> {
     process.stderr.write(`${line}\n`);
   };
   const running = new Set<RunningCluster>();
+  let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    interrupted = true;
     log(`cluster bench: ${signal}, stopping what it started`);
     void Promise.allSettled([...running].map((c) => c.stop())).then(() => process.exit(130));
   };
@@ -136,38 +138,31 @@ export async function main(args: string[]): Promise<void> {
   const rows: Row[] = [];
   const notes: string[] = [];
   const emit = (row: Row): void => {
+    if (interrupted) return; // the run was cut short: its figures mean nothing
     rows.push(row);
     if (config.json) process.stdout.write(`${JSON.stringify(row)}\n`);
-    else
-      log(
-        `  ${row.system}/${row.mode} ${row.workload}: ${fmtInt(row.opsPerSec)} ops/s, ` +
-          `p99 ${fmtMs(row.p99Ms)} ms, errors ${row.errorCount}`,
-      );
+    log(
+      `  ${row.system}/${row.mode} ${row.workload}: ${fmtInt(row.opsPerSec)} ops/s, ` +
+        `p99 ${fmtMs(row.p99Ms)} ms, errors ${row.errorCount}`,
+    );
+  };
+  /** A failure that ends one system's (or one workload's) part of the run, not the whole run. */
+  const failed = (what: string, error: unknown): void => {
+    const note = `${what} failed: ${error instanceof Error ? error.message : String(error)}`;
+    log(note);
+    notes.push(note);
   };
   try {
     for (const system of config.systems) {
       let cluster: RunningCluster & { clientEndpoints?: readonly string[] };
-      if (system === 'etcd') {
-        log('etcd: starting 3 members');
-        cluster = await startEtcd(3);
-      } else if (config.edictEndpoints !== null) {
-        cluster = {
-          endpoints: config.edictEndpoints,
-          clientEndpoints: config.edictClientEndpoints ?? config.edictEndpoints,
-          servers: [],
-          version: 'edict (already running)',
-          stop: async () => {},
-        };
-      } else {
-        const found = detectEdictStart();
-        if (!found.ok) {
-          const note = `edict: skipped: ${found.reason}. The etcd half ran on its own.`;
-          log(note);
-          notes.push(note);
-          continue;
-        }
-        log('edict: starting 3 nodes');
-        cluster = await startEdict(3);
+      try {
+        cluster = await startSystem(system, config, log);
+      } catch (error) {
+        if (error instanceof Skipped) {
+          log(error.message);
+          notes.push(error.message);
+        } else failed(`${system}: starting the cluster`, error);
+        continue;
       }
       running.add(cluster);
       try {
@@ -180,23 +175,29 @@ export async function main(args: string[]): Promise<void> {
           const endpoints =
             mode === 'client' ? (cluster.clientEndpoints ?? cluster.endpoints) : cluster.endpoints;
           for (const workload of config.workloads) {
-            if (preload === null && workload.op !== 'put') {
-              preload = await runPreload(config, target, endpoints, log);
+            try {
+              if (preload === null && workload.op !== 'put') {
+                preload = await runPreload(config, target, endpoints, log);
+              }
+              const baseline = rows.find(
+                (r) => r.system === 'etcd' && r.workload === workload.name,
+              );
+              emit(
+                await runWorkload(
+                  config,
+                  system,
+                  mode,
+                  target,
+                  endpoints,
+                  cluster,
+                  workload,
+                  preload,
+                  baseline,
+                ),
+              );
+            } catch (error) {
+              failed(`${system}/${mode} ${workload.name}`, error);
             }
-            const baseline = rows.find((r) => r.system === 'etcd' && r.workload === workload.name);
-            emit(
-              await runWorkload(
-                config,
-                system,
-                mode,
-                target,
-                endpoints,
-                cluster,
-                workload,
-                preload,
-                baseline,
-              ),
-            );
           }
         }
       } finally {
@@ -209,7 +210,37 @@ export async function main(args: string[]): Promise<void> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
-  if (!config.json) printTables(rows, config, notes);
+  if (!config.json && !interrupted) printTables(rows, config, notes);
+}
+
+/** Thrown when a system cannot be benchmarked yet (not a failure). */
+class Skipped extends Error {}
+
+async function startSystem(
+  system: System,
+  config: Config,
+  log: (line: string) => void,
+): Promise<RunningCluster & { clientEndpoints?: readonly string[] }> {
+  if (system === 'etcd') {
+    log('etcd: starting 3 members');
+    return startEtcd(3);
+  }
+  if (config.edictEndpoints !== null) {
+    return {
+      endpoints: config.edictEndpoints,
+      clientEndpoints: config.edictClientEndpoints ?? config.edictEndpoints,
+      servers: [],
+      version: 'edict (already running; its CPU counts as other)',
+      stop: async () => {},
+    };
+  }
+  const found = detectEdictStart();
+  if (!found.ok) {
+    const rest = config.systems.includes('etcd') ? ' The etcd half ran on its own.' : '';
+    throw new Skipped(`edict: skipped: ${found.reason}.${rest}`);
+  }
+  log('edict: starting 3 nodes');
+  return startEdict(3);
 }
 
 async function runPreload(
