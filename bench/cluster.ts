@@ -154,6 +154,7 @@ export async function main(args: string[]): Promise<void> {
   };
   try {
     for (const system of config.systems) {
+      if (interrupted) break;
       let cluster: RunningCluster & { clientEndpoints?: readonly string[] };
       try {
         cluster = await startSystem(system, config, log);
@@ -175,6 +176,7 @@ export async function main(args: string[]): Promise<void> {
           const endpoints =
             mode === 'client' ? (cluster.clientEndpoints ?? cluster.endpoints) : cluster.endpoints;
           for (const workload of config.workloads) {
+            if (interrupted) break;
             try {
               if (preload === null && workload.op !== 'put') {
                 preload = await runPreload(config, target, endpoints, log);
