@@ -102,6 +102,11 @@ export interface Row {
   readonly errors: Record<string, number>;
   readonly notFound: number;
   readonly servers: readonly ServerFigures[];
+  /**
+   * CPU time of all the servers together per operation, in µs: steadier than ops/s when other
+   * processes compete for the cores. NaN when the servers are not known.
+   */
+  readonly serverCpuUsPerOp: number;
   readonly loadgen: { readonly workers: number; readonly cpuPct: number };
   readonly machine: {
     readonly busyPct: number;
@@ -117,7 +122,12 @@ export interface Row {
     readonly errors: number;
   } | null;
   /** This row's throughput and p99 over etcd's for the same workload in this run. */
-  readonly vsEtcd?: { readonly opsRatio: number; readonly p99Ratio: number };
+  readonly vsEtcd?: {
+    readonly opsRatio: number;
+    readonly p99Ratio: number;
+    /** Server CPU per operation over etcd's (lower is better). */
+    readonly cpuPerOpRatio: number;
+  };
   readonly at: string;
 }
 
@@ -377,6 +387,10 @@ async function runWorkload(
     errors: result.errors,
     notFound: result.notFound,
     servers,
+    serverCpuUsPerOp:
+      servers.length === 0 || result.ops === 0
+        ? NaN
+        : round((servers.reduce((sum, x) => sum + x.cpuPct, 0) * 1e4 * window) / result.ops, 1),
     loadgen: { workers: result.workers, cpuPct: round(result.loadgenCpuPct, 1) },
     machine: {
       busyPct: round(shares?.busyPct ?? NaN, 1),
@@ -393,6 +407,7 @@ async function runWorkload(
       vsEtcd: {
         opsRatio: round(opsPerSec / baseline.opsPerSec, 2),
         p99Ratio: round(p99Ms / baseline.p99Ms, 2),
+        cpuPerOpRatio: round(row.serverCpuUsPerOp / baseline.serverCpuUsPerOp, 2),
       },
     };
   }
@@ -514,6 +529,7 @@ const round = (x: number, digits: number): number =>
   Number.isFinite(x) ? Number(x.toFixed(digits)) : NaN;
 const fmtInt = (x: number): string =>
   Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—';
+const fmtRatio = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '—');
 const fmtMs = (x: number): string =>
   !Number.isFinite(x) ? '—' : x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0);
 
@@ -548,6 +564,7 @@ function printTables(rows: readonly Row[], config: Config, notes: readonly strin
         'errors',
         'server CPU %',
         'server RSS MiB',
+        'server CPU µs/op',
         'loadgen CPU %',
         'other CPU %',
       ],
@@ -561,6 +578,7 @@ function printTables(rows: readonly Row[], config: Config, notes: readonly strin
         r.errorCount === 0 ? '0' : `${r.errorCount} ${JSON.stringify(r.errors)}`,
         r.servers.map((s) => fmtInt(s.cpuPct)).join(' / ') || '—',
         r.servers.map((s) => fmtInt(s.rssMiB)).join(' / ') || '—',
+        fmtInt(r.serverCpuUsPerOp),
         fmtInt(r.loadgen.cpuPct),
         fmtInt(r.machine.otherCpuPct),
       ]),
@@ -569,13 +587,21 @@ function printTables(rows: readonly Row[], config: Config, notes: readonly strin
   const edictModes = [...new Set(rows.filter((r) => r.system === 'edict').map((r) => r.mode))];
   const etcdRows = rows.filter((r) => r.system === 'etcd');
   if (etcdRows.length > 0 && edictModes.length > 0) {
-    out.push('\nEdict / etcd, same run (ops/s ratio; p99 ratio, lower is better):\n');
+    out.push(
+      '\nEdict / etcd, same run (ratios of ops/s, higher is better; of p99 and of server CPU ' +
+        'per op, lower is better):\n',
+    );
     out.push(
       markdown(
         [
           'workload',
           'etcd ops/s',
-          ...edictModes.flatMap((m) => [`edict ${m} ops/s`, `${m} / etcd`, `${m} p99 / etcd`]),
+          ...edictModes.flatMap((m) => [
+            `edict ${m} ops/s`,
+            `${m} / etcd`,
+            `${m} p99 / etcd`,
+            `${m} CPU/op / etcd`,
+          ]),
         ],
         etcdRows.map((e) => [
           label(e.workload),
@@ -584,9 +610,14 @@ function printTables(rows: readonly Row[], config: Config, notes: readonly strin
             const r = rows.find(
               (x) => x.system === 'edict' && x.mode === m && x.workload === e.workload,
             );
-            return r?.vsEtcd === undefined
-              ? ['—', '—', '—']
-              : [fmtInt(r.opsPerSec), r.vsEtcd.opsRatio.toFixed(2), r.vsEtcd.p99Ratio.toFixed(2)];
+            if (r?.vsEtcd === undefined) return ['—', '—', '—', '—'];
+            const { opsRatio, p99Ratio, cpuPerOpRatio } = r.vsEtcd;
+            return [
+              fmtInt(r.opsPerSec),
+              fmtRatio(opsRatio),
+              fmtRatio(p99Ratio),
+              fmtRatio(cpuPerOpRatio),
+            ];
           }),
         ]),
       ),
