@@ -43,6 +43,8 @@ const BUCKET_TYPES = new Set([
   'lease-release',
   'forward',
 ]);
+/** Bucket messages in one `bucket` message: a Ready's worth for one peer (65,536 buckets max). */
+const BUCKET_BATCH_MAX = 1 << 20;
 const REQUEST_OPS = new Set(['get', 'put', 'delete', 'open-session', 'drain']);
 
 export function validateNodeMessage(body: unknown): Result<NodeEnvelope, 'BAD_MESSAGE', string> {
@@ -73,13 +75,15 @@ function messageProblem(m: unknown, from: number): string | null {
       return null;
     }
     case 'bucket': {
-      const b = m.m;
-      if (!isObject(b) || typeof b.type !== 'string' || !BUCKET_TYPES.has(b.type)) {
-        return 'bucket type';
-      }
-      if (!isCount(b.bucket) || !isCount(b.epoch)) return 'bucket routing';
-      if (b.type === 'append' && (!Array.isArray(b.entries) || !isObject(b.government))) {
-        return 'bucket append';
+      if (!Array.isArray(m.ms) || m.ms.length > BUCKET_BATCH_MAX) return 'bucket batch';
+      for (const b of m.ms as unknown[]) {
+        if (!isObject(b) || typeof b.type !== 'string' || !BUCKET_TYPES.has(b.type)) {
+          return 'bucket type';
+        }
+        if (!isCount(b.bucket) || !isCount(b.epoch)) return 'bucket routing';
+        if (b.type === 'append' && (!Array.isArray(b.entries) || !isObject(b.government))) {
+          return 'bucket append';
+        }
       }
       return null;
     }

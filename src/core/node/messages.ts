@@ -92,7 +92,8 @@ export type KvReply =
 /** Everything one node sends another. */
 export type NodeMessage =
   | { readonly t: 'raft'; readonly m: RaftMessage }
-  | { readonly t: 'bucket'; readonly m: BucketMessage }
+  /** Every bucket message of one Ready for one peer, in order, in one frame. */
+  | { readonly t: 'bucket'; readonly ms: readonly BucketMessage[] }
   /** To the metadata leader every `heartbeatTicks`: "this incarnation of me is alive". */
   | { readonly t: 'heartbeat'; readonly incarnation: number }
   /** To the metadata leader (or a seed) until the directory lists this incarnation. */

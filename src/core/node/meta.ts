@@ -203,6 +203,13 @@ export class MetaDuties {
       caughtUp: (node) => (raft.progressOf(node)?.match ?? 0) >= status.commit,
     });
     if (change !== null) raft.proposeConfigChange(change);
+    // A new cluster's first governments wait (bounded) for `replicas` live nodes, so that every
+    // bucket starts at full strength instead of on the first node and then being copied around.
+    const liveNodes = state.nodes.filter((n) => live(n.state)).length;
+    const uncreated = state.buckets.some((g) => g.epoch === 0);
+    if (uncreated && liveNodes < state.replicas && this.now < this.ctx.options.createWaitTicks) {
+      return;
+    }
 
     const byId = new Map(state.nodes.map((n) => [n.id, n]));
     const dead = this.detector.verdicts().dead.filter((d) => {

@@ -28,6 +28,7 @@ import {
   type ClientReply,
   type KvCommand,
   type Ready as BucketReady,
+  type BucketMessage,
   type ReplicaEvent,
   writeOutcome,
 } from '../bucket/types.js';
@@ -141,6 +142,8 @@ export class NodeCore {
   private readonly founding: NodeInit['founding'];
   private now = 0;
   private outbox: NodeOutbound[] = [];
+  /** Bucket messages of the Ready being cut, by peer (one `bucket` message each). */
+  private readonly bucketBatches = new Map<NodeId, BucketMessage[]>();
   private replies: { handle: number; reply: KvReply }[] = [];
   private compactPending: Snapshot | null = null;
   private lastCompact: number;
@@ -210,8 +213,10 @@ export class NodeCore {
         if (from === this.raft.status().leader) this.lastLeaderContact = this.now;
         break;
       case 'bucket':
-        this.replicaIfKnown(m.m.bucket, from)?.step(from, m.m);
-        this.dirty.add(m.m.bucket);
+        for (const bm of m.ms) {
+          this.replicaIfKnown(bm.bucket)?.step(from, bm);
+          this.dirty.add(bm.bucket);
+        }
         break;
       case 'heartbeat':
         this.meta?.heartbeat(from, m.incarnation);
@@ -277,6 +282,8 @@ export class NodeCore {
     }
     this.dirty.clear();
     for (const { bucket, ready } of buckets) this.collect(bucket, ready);
+    for (const [to, ms] of this.bucketBatches) this.send(to, { t: 'bucket', ms });
+    this.bucketBatches.clear();
     if (raft !== null) {
       for (const m of raft.messages) this.outbox.push({ to: m.to, message: { t: 'raft', m } });
     }
@@ -581,7 +588,11 @@ export class NodeCore {
 
   /** Turns a replica's Ready into node messages, answers and reports. */
   private collect(bucket: number, ready: BucketReady): void {
-    for (const o of ready.messages) this.send(o.to, { t: 'bucket', m: o.message });
+    for (const o of ready.messages) {
+      const batch = this.bucketBatches.get(o.to);
+      if (batch === undefined) this.bucketBatches.set(o.to, [o.message]);
+      else batch.push(o.message);
+    }
     for (const reply of ready.replies) this.onReplicaReply(reply);
     const reports: Report[] = [];
     for (const e of ready.events) {
@@ -630,12 +641,11 @@ export class NodeCore {
    * applied yet (it learns edicts later than the bucket's leader) creates the replica: the append
    * carries the government.
    */
-  private replicaIfKnown(bucket: number, from: NodeId): BucketReplica | null {
+  private replicaIfKnown(bucket: number): BucketReplica | null {
     const existing = this.replicas.get(bucket);
     if (existing !== undefined) return existing;
     const count = this.directory.state().bucketCount;
     if (count === 0 || bucket < 0 || bucket >= count || !Number.isSafeInteger(bucket)) return null;
-    void from;
     return this.replica(bucket);
   }
 
