@@ -65,6 +65,7 @@ export async function startEdict(
   nodes = 3,
   readyTimeoutMs = 60_000,
   command: readonly string[] = EDICT_COMMAND,
+  buckets: number | null = null,
 ): Promise<EdictCluster> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-edict-'));
   const ports = await freePorts(nodes);
@@ -109,6 +110,7 @@ export async function startEdict(
       const args = [...command, 'start', '--id', String(i + 1), '--listen', listen[i] as string];
       args.push('--data', path.join(dir, `n${i + 1}`));
       if (i > 0) args.push('--join', listen[0] as string);
+      if (buckets !== null) args.push('--buckets', String(buckets));
       const log = createWriteStream(path.join(dir, `n${i + 1}.log`));
       // In a process group of its own, so that a Ctrl-C reaches only the benchmark, which then
       // stops the nodes (SIGTERM hands leaderships off).

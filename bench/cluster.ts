@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- cluster [--target edict|etcd|both] [--json] [--duration S] [--warmup S]
- *                           [--workloads put:1,get:64,...] [--keys N] [--workers N]
+ *                           [--workloads put:1,get:64,...] [--keys N] [--workers N] [--buckets N]
  *                           [--modes http,client] [--edict-endpoints H:P,...]`
  *
  * Edict against etcd 3.4 on the same machine, in one run, with the same closed-loop load generator
@@ -58,6 +58,8 @@ interface Config {
   readonly workloads: readonly Workload[];
   readonly keys: number;
   readonly workers: number;
+  /** Buckets of the Edict cluster the benchmark starts. */
+  readonly buckets: number;
   readonly requestTimeoutMs: number;
   readonly preloadTimeoutS: number;
   readonly quietWaitS: number;
@@ -252,7 +254,7 @@ async function startSystem(
     throw new Skipped(`edict: skipped: ${found.reason}.${rest}`);
   }
   log('edict: starting 3 nodes');
-  return startEdict(3);
+  return startEdict(3, 60_000, undefined, config.buckets);
 }
 
 async function runPreload(
@@ -442,6 +444,7 @@ function parseArgs(argv: readonly string[]): Config {
     'workloads',
     'keys',
     'workers',
+    'buckets',
     'modes',
     'request-timeout',
     'preload-timeout',
@@ -492,6 +495,9 @@ function parseArgs(argv: readonly string[]): Config {
     workloads,
     keys: number('keys', 100_000, 100, 10_000_000),
     workers: number('workers', 2, 1, 16),
+    // 64, as `edict dev`: at 1,024 an idle node spends 15-30 % of a core on per-bucket heartbeats
+    // (docs/benchmarks.md), which this benchmark would measure too.
+    buckets: number('buckets', 64, 1, 65_536),
     requestTimeoutMs: number('request-timeout', 10_000, 100, 60_000),
     preloadTimeoutS: number('preload-timeout', 180, 1, 3_600),
     quietWaitS: number('quiet-wait', 5, 0, 300),
@@ -519,7 +525,7 @@ function parseWorkload(text: string): Workload {
 function usage(message: string): Error {
   return new Error(
     `${message}\nusage: npm run bench -- cluster [--target edict|etcd|both] [--json] ` +
-      `[--duration S] [--warmup S] [--workloads ${DEFAULT_WORKLOADS}] [--keys N] [--workers N] ` +
+      `[--duration S] [--warmup S] [--workloads ${DEFAULT_WORKLOADS}] [--keys N] [--workers N] [--buckets N] ` +
       `[--modes http,client] [--request-timeout MS] [--preload-timeout S] [--quiet-wait S] ` +
       `[--edict-endpoints H:P,...] [--edict-client-endpoints H:P,...]`,
   );
