@@ -24,6 +24,10 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export interface EdictCluster extends RunningCluster {
   /** `host:port` of each node's client-protocol (transport) address, for `connect()`. */
   readonly clientEndpoints: readonly string[];
+  /** SIGKILLs node `i` (0-based); resolves once it exited. */
+  kill(i: number): Promise<void>;
+  /** Starts node `i` again on its data; resolves once it answers `GET /v1/status`. */
+  restart(i: number, timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -105,36 +109,41 @@ export async function startEdict(
       await sleep(250);
     }
   };
+  /** Starts (or restarts, on its data) node `i`. */
+  const spawnNode = (i: number): ChildProcess => {
+    const args = [...command, 'start', '--id', String(i + 1), '--listen', listen[i] as string];
+    args.push('--data', path.join(dir, `n${i + 1}`));
+    if (i > 0) args.push('--join', listen[0] as string);
+    if (buckets !== null) args.push('--buckets', String(buckets));
+    const log = createWriteStream(path.join(dir, `n${i + 1}.log`), { flags: 'a' });
+    // In a process group of its own, so that a Ctrl-C reaches only the benchmark, which then
+    // stops the nodes (SIGTERM hands leaderships off).
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let seen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (http[i] !== null || seen.length > 65_536) return;
+      seen += chunk.toString('utf8');
+      for (const pattern of HTTP_ADDRESS) {
+        const match = pattern.exec(seen);
+        if (match !== null) {
+          http[i] = match[1] as string;
+          break;
+        }
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
+    child.once('exit', () => log.end());
+    children[i] = child;
+    return child;
+  };
   try {
     for (let i = 0; i < nodes; i += 1) {
-      const args = [...command, 'start', '--id', String(i + 1), '--listen', listen[i] as string];
-      args.push('--data', path.join(dir, `n${i + 1}`));
-      if (i > 0) args.push('--join', listen[0] as string);
-      if (buckets !== null) args.push('--buckets', String(buckets));
-      const log = createWriteStream(path.join(dir, `n${i + 1}.log`));
-      // In a process group of its own, so that a Ctrl-C reaches only the benchmark, which then
-      // stops the nodes (SIGTERM hands leaderships off).
-      const child = spawn(process.execPath, args, {
-        cwd: ROOT,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let seen = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        log.write(chunk);
-        if (http[i] !== null || seen.length > 65_536) return;
-        seen += chunk.toString('utf8');
-        for (const pattern of HTTP_ADDRESS) {
-          const match = pattern.exec(seen);
-          if (match !== null) {
-            http[i] = match[1] as string;
-            break;
-          }
-        }
-      });
-      child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
-      child.once('exit', () => log.end());
-      children.push(child);
+      spawnNode(i);
       // The first node bootstraps the cluster; the others join once it serves.
       if (i === 0) await waitStatus(0, () => true);
     }
@@ -145,6 +154,23 @@ export async function startEdict(
     const addresses = status.nodes.map((n) => n.address).filter((a) => /:\d+$/.test(a));
     const servers = children.map((c, i) => ({ name: `edict n${i + 1}`, pid: c.pid as number }));
     return {
+      kill: async (i: number) => {
+        const child = children[i] as ChildProcess;
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGKILL');
+        await exited;
+      },
+      restart: async (i: number, timeoutMs = 60_000) => {
+        const child = spawnNode(i);
+        const until = performance.now() + timeoutMs;
+        while (performance.now() < until && child.exitCode === null) {
+          const answer = await getText(`http://${http[i] ?? listen[i]}/v1/status`, 1_000);
+          if (answer?.status === 200) return;
+          await sleep(100);
+        }
+        throw new Error(`edict node ${i + 1} did not restart: ${tail(dir, i + 1)}`);
+      },
       endpoints: listen.map((l, i) => http[i] ?? l),
       clientEndpoints: addresses.length > 0 ? addresses : listen,
       servers,

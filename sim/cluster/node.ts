@@ -146,6 +146,10 @@ export class SimClusterNode {
       if (ready === null) return;
       this.env.observer.onReady(this, ready);
       if (!needsPersist(ready)) {
+        // Lazy commit indexes: staged, durable with the next sync (or lost in a crash).
+        for (const { bucket, ready: r } of ready.buckets) {
+          if (r.persist.length > 0) this.store(bucket).persist(r.persist);
+        }
         this.finish(core, ready);
         continue;
       }

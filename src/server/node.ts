@@ -348,9 +348,17 @@ export class NodeServer {
       const ready = this.core.ready();
       if (ready === null) return;
       if (needsPersist(ready)) await this.persist(ready);
+      else this.stageLazy(ready);
       if (this.stopped) return;
       this.deliver(ready);
       this.core.advance(ready);
+    }
+  }
+
+  /** Stages what needs no sync before the Ready's messages (commit indexes; see needsPersist). */
+  private stageLazy(ready: NodeReady): void {
+    for (const { bucket, ready: r } of ready.buckets) {
+      if (r.persist.length > 0) this.buckets.store(bucket).persist(r.persist);
     }
   }
 

@@ -85,12 +85,18 @@ export interface NodeReady {
   readonly replies: readonly { readonly handle: number; readonly reply: KvReply }[];
 }
 
-/** Whether a Ready has anything to write before its messages may leave. */
+/**
+ * Whether a Ready has anything to make durable before its messages may leave. A bucket's `commit`
+ * ops do not count: the commit index is recorded lazily (it may lag after a crash, and is learnt
+ * again from the leader or recounted from the acknowledgements), so the driver stages them with
+ * the Ready and lets the next sync carry them — a write's answer does not wait for an fdatasync
+ * of its commit index.
+ */
 export function needsPersist(r: NodeReady): boolean {
   if (r.compact !== null) return true;
   if (r.raft !== null && (r.raft.entries.length > 0 || r.raft.hardState !== null)) return true;
   if (r.raft?.snapshot != null) return true;
-  return r.buckets.some((b) => b.ready.persist.length > 0);
+  return r.buckets.some((b) => b.ready.persist.some((op) => op.op !== 'commit'));
 }
 
 type Origin =
