@@ -404,6 +404,14 @@ export class NodeServer {
       },
     });
     new Gauge({
+      name: 'edict_metadata_leader',
+      help: 'The metadata leader this node knows of (0 when none)',
+      registers: [registry],
+      collect() {
+        this.set(core().raftStatus().leader ?? 0);
+      },
+    });
+    new Gauge({
       name: 'edict_bucket_replicas',
       help: 'Bucket replicas on this node, by role',
       labelNames: ['role'],
