@@ -20,6 +20,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Resolves after `ms`, without keeping the process alive: the losing side of a race. */
+export function bound(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 /** A port nothing listens on right now (the OS picks it; another process may still race us). */
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -108,10 +113,10 @@ export class Proc {
   async stop(signal: NodeJS.Signals, timeoutMs = 10_000): Promise<void> {
     if (!this.running) return;
     this.child.kill(signal);
-    const exited = await Promise.race([this.exited.then(() => true), sleep(timeoutMs)]);
+    const exited = await Promise.race([this.exited.then(() => true), bound(timeoutMs)]);
     if (!exited) {
       this.child.kill('SIGKILL');
-      await Promise.race([this.exited, sleep(5_000)]);
+      await Promise.race([this.exited, bound(5_000)]);
       throw new Error(`pid ${this.pid} did not exit within ${timeoutMs} ms of ${signal}`);
     }
   }
@@ -266,6 +271,14 @@ export class Cluster {
     return (await response.json()) as ClusterStatus;
   }
 
+  /** The metadata leader as node `id` knows it (from its metrics), or null when none. */
+  async metadataLeader(id: number): Promise<number | null> {
+    const response = await httpFetch(this.url(id, '/metrics'), {}, 2_000);
+    const match = /^edict_metadata_leader (\d+)$/m.exec(await response.text());
+    const leader = match === null ? 0 : Number(match[1]);
+    return leader === 0 ? null : leader;
+  }
+
   /** Ids of the nodes whose process runs. */
   running(): number[] {
     return [...this.nodes.values()].filter((n) => n.proc?.running === true).map((n) => n.id);
@@ -329,7 +342,7 @@ export class Cluster {
     await Promise.all(
       this.started.map(async (proc) => {
         if (proc.running) proc.child.kill('SIGKILL');
-        await Promise.race([proc.exited, sleep(5_000)]);
+        await Promise.race([proc.exited, bound(5_000)]);
       }),
     );
     rmSync(this.dir, { recursive: true, force: true });
@@ -354,7 +367,7 @@ export async function runCli(
   );
   proc.child.stdin?.end(options.input ?? '');
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const exited = await Promise.race([proc.exited.then(() => true), sleep(timeoutMs)]);
+  const exited = await Promise.race([proc.exited.then(() => true), bound(timeoutMs)]);
   if (!exited) {
     proc.child.kill('SIGKILL');
     throw new Error(`edict ${args.join(' ')} did not exit within ${timeoutMs} ms`);
