@@ -1,5 +1,6 @@
 // Black-box: restarts on data directories. A node stopped cleanly (SIGTERM) comes back and gets
-// its replicas again; then the whole cluster is SIGKILLed at once and restarted: every
+// its replicas again; the first node, which was started without --join, is killed and restarted
+// with that same command line and rejoins through the members its data directory knows; then the whole cluster is SIGKILLed at once and restarted: every
 // acknowledged write is still there, and the cluster serves writes again.
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,7 +30,7 @@ function check(name: string, body: (t: TestContext) => Promise<void>): void {
   });
 }
 
-const KEYS = Array.from({ length: 100 }, (_, i) => `restart:${i}`);
+const KEYS = Array.from({ length: 50 }, (_, i) => `restart:${i}`);
 
 /**
  * Writes every key, one write at a time. Concurrent writes of one client right after a leadership
@@ -72,6 +73,35 @@ check('a node stopped with SIGTERM restarts and gets its replicas again', async 
     await reader.close();
   }
 });
+
+check(
+  'the first node, SIGKILLed and restarted with its own command line (no --join), rejoins',
+  async (t) => {
+    await cluster.kill(1);
+    await cluster.waitStatus(
+      'node 1 declared dead',
+      (s) => nodeIn(s, 1)?.state === 'dead',
+      10_000,
+      [2, 3],
+    );
+    const restartedAt = Date.now();
+    await cluster.restart(1);
+    await cluster.waitStatus(
+      'node 1 active with replicas',
+      (s) => nodeIn(s, 1)?.state === 'active' && (nodeIn(s, 1)?.replicas ?? 0) > 0,
+      20_000,
+      [2, 3],
+    );
+    await cluster.waitHealthy(30_000);
+    t.diagnostic(`node 1 back and green ${Date.now() - restartedAt} ms after its restart`);
+    const reader = await connect({ endpoints: cluster.endpoints([1]) });
+    try {
+      assert.equal((await reader.get(KEYS[0] as string))?.text(), `two:${KEYS[0]}`);
+    } finally {
+      await reader.close();
+    }
+  },
+);
 
 check('the whole cluster SIGKILLed and restarted keeps every acknowledged write', async (t) => {
   const db = await connect({ endpoints: cluster.endpoints() });
