@@ -16,7 +16,8 @@
  * Shutdown (`stop`, SIGTERM): the node tells the metadata leader it is leaving, which declares it
  * dead at once so its buckets get new leaders without waiting for the failure detector; it waits
  * (bounded) until it leads no bucket, then closes its ports and stores. A restart recovers from
- * disk and registers again with a new incarnation.
+ * disk and registers again with a new incarnation, through the `--join` addresses and the members
+ * its recovered directory lists.
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -335,7 +336,7 @@ export class NodeServer {
   private deliver(ready: NodeReady): void {
     for (const { to, message } of ready.messages) {
       if (to === 'seeds') {
-        for (const address of this.config.join) this.sendTo(address, message);
+        for (const address of this.seeds()) this.sendTo(address, message);
       } else if (to !== this.id) {
         const address = this.core.view.node(to)?.address ?? this.learned.get(to);
         if (address !== undefined) this.sendTo(address, message);
@@ -346,6 +347,21 @@ export class NodeServer {
       this.waiting.delete(handle);
       resolve?.(reply);
     }
+  }
+
+  /**
+   * Where to look for the cluster when this node knows no leader: the `--join` addresses, and every
+   * other member its directory lists. A restarted node recovers that directory from disk, so the
+   * first node of a cluster, restarted with its original command line (no `--join`), still finds
+   * the others.
+   */
+  private seeds(): Set<string> {
+    const seeds = new Set(this.config.join);
+    const self = this.advertised;
+    for (const n of this.core.view.state().nodes) {
+      if (n.id !== this.id && n.state !== 'removed' && n.address !== self) seeds.add(n.address);
+    }
+    return seeds;
   }
 
   /** Addresses of nodes not in this node's directory yet (a joiner's view), from their messages. */
