@@ -1,7 +1,7 @@
 // Black-box: planned membership changes under load on a real cluster. Four writers (own clients
 // and sessions) write 48 keys continuously. A fourth node joins: buckets rebalance onto it (it
-// gets replicas and leaderships) and no operation is rejected. Then a node is drained with
-// `edict drain`: it ends with no replicas and state `removed`, and still no operation is
+// gets replicas and leaderships) and no operation is rejected. Then the metadata leader is drained
+// with `edict drain`: it ends with no replicas and state `removed`, and still no operation is
 // rejected. Finally every key holds its last acknowledged value.
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,32 +70,37 @@ check(
 );
 
 check(
-  'edict drain under load: the node ends with no replicas, removed; no operation fails',
+  'edict drain of the metadata leader under load: it ends with no replicas, removed; no operation fails',
   async (t) => {
+    const target = await cluster.metadataLeader(1);
+    assert.ok(target !== null, 'no metadata leader');
+    const others = [1, 2, 3, 4].filter((id) => id !== target);
     const drainedAt = Date.now();
     const drain = await runCli([
       'drain',
-      '3',
-      `--endpoints=${cluster.httpEndpoints([1, 2]).join(',')}`,
+      String(target),
+      `--endpoints=${cluster.httpEndpoints(others).join(',')}`,
     ]);
     assert.equal(drain.status, 0, drain.stderr);
-    assert.equal(drain.stdout, 'node 3 is draining\n');
+    assert.equal(drain.stdout, `node ${target} is draining\n`);
     const status = await cluster.waitStatus(
-      'node 3 removed with no replicas',
+      `node ${target} removed with no replicas`,
       (s) => {
-        const n = nodeIn(s, 3);
+        const n = nodeIn(s, target);
         return n !== undefined && n.state === 'removed' && n.replicas === 0 && n.leaders === 0;
       },
       30_000,
-      [1, 2, 4],
+      others,
     );
-    t.diagnostic(`node 3 removed ${Date.now() - drainedAt} ms after the drain`);
-    for (const id of [1, 2, 4]) assert.equal(nodeIn(status, id)?.replicas, 16);
-    await cluster.waitStatus('health green', (s) => s.health === 'green', 30_000, [1, 2, 4]);
+    t.diagnostic(`node ${target} removed ${Date.now() - drainedAt} ms after the drain`);
+    for (const id of others) assert.equal(nodeIn(status, id)?.replicas, 16);
+    await cluster.waitStatus('health green', (s) => s.health === 'green', 30_000, others);
+    // The removed node should also hand the metadata leadership over; it does not yet (see
+    // drain.pending-fix.test.ts), so that is not asserted here.
     await load.progress(3, 10_000);
     await load.stop();
     assert.equal(load.errors.length, 0, `writes failed:\n${load.describeErrors()}`);
-    await load.verify(cluster.endpoints([1, 2, 4]));
+    await load.verify(cluster.endpoints(others));
     t.diagnostic(`${load.acked} writes acknowledged`);
   },
 );
