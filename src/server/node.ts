@@ -95,6 +95,24 @@ export function parseHostPort(text: string): HostPort {
   return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port };
 }
 
+/**
+ * A port that cannot be bound is the operator's to fix, not a fault of the node: UNAVAILABLE,
+ * naming the address and the flag that chose it (other errors pass through).
+ */
+function listenFailure(error: unknown, at: HostPort | null, flag: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (at === null || typeof code !== 'string') return error;
+  const address = `${at.host}:${at.port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'is in use',
+    EACCES: 'is not permitted',
+    EADDRNOTAVAIL: 'is not an address of this machine',
+  };
+  const text = why[code];
+  if (text === undefined) return error;
+  return new EdictError('UNAVAILABLE', `cannot listen on ${address} (${flag}): it ${text}`);
+}
+
 export class NodeServer {
   readonly id: NodeId;
   readonly service: NodeKvService;
@@ -166,14 +184,16 @@ export class NodeServer {
   static async start(config: NodeServerConfig): Promise<NodeServer> {
     const node = new NodeServer(config);
     try {
-      node.listenAddress = await node.server.start();
+      node.listenAddress = await node.server.start().catch((error: unknown) => {
+        throw listenFailure(error, config.listen, '--listen');
+      });
       node.bootCore();
       if (config.http !== null) {
         const http = createServer(
           createHttpApi({ service: node.service, registry: node.registry }),
         );
         await new Promise<void>((resolve, reject) => {
-          http.once('error', reject);
+          http.once('error', (error) => reject(listenFailure(error, config.http, '--http')));
           http.listen({ host: config.http?.host, port: config.http?.port }, () => {
             http.off('error', reject);
             resolve();
