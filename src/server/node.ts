@@ -16,7 +16,8 @@
  * Shutdown (`stop`, SIGTERM): the node tells the metadata leader it is leaving, which declares it
  * dead at once so its buckets get new leaders without waiting for the failure detector; it waits
  * (bounded) until it leads no bucket, then closes its ports and stores. A restart recovers from
- * disk and registers again with a new incarnation.
+ * disk and registers again with a new incarnation, through the `--join` addresses and the members
+ * its recovered directory lists.
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -92,6 +93,24 @@ export function parseHostPort(text: string): HostPort {
     throw new EdictError('BAD_REQUEST', `'${text}' is not host:port`);
   }
   return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * A port that cannot be bound is the operator's to fix, not a fault of the node: UNAVAILABLE,
+ * naming the address and the flag that chose it (other errors pass through).
+ */
+function listenFailure(error: unknown, at: HostPort | null, flag: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (at === null || typeof code !== 'string') return error;
+  const address = `${at.host}:${at.port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'is in use',
+    EACCES: 'is not permitted',
+    EADDRNOTAVAIL: 'is not an address of this machine',
+  };
+  const text = why[code];
+  if (text === undefined) return error;
+  return new EdictError('UNAVAILABLE', `cannot listen on ${address} (${flag}): it ${text}`);
 }
 
 export class NodeServer {
@@ -170,14 +189,16 @@ export class NodeServer {
   static async start(config: NodeServerConfig): Promise<NodeServer> {
     const node = new NodeServer(config);
     try {
-      node.listenAddress = await node.server.start();
+      node.listenAddress = await node.server.start().catch((error: unknown) => {
+        throw listenFailure(error, config.listen, '--listen');
+      });
       node.bootCore();
       if (config.http !== null) {
         const http = createServer(
           createHttpApi({ service: node.service, registry: node.registry }),
         );
         await new Promise<void>((resolve, reject) => {
-          http.once('error', reject);
+          http.once('error', (error) => reject(listenFailure(error, config.http, '--http')));
           http.listen({ host: config.http?.host, port: config.http?.port }, () => {
             http.off('error', reject);
             resolve();
@@ -384,7 +405,7 @@ export class NodeServer {
   private deliver(ready: NodeReady): void {
     for (const { to, message } of ready.messages) {
       if (to === 'seeds') {
-        for (const address of this.config.join) this.sendTo(address, message);
+        for (const address of this.seeds()) this.sendTo(address, message);
       } else if (to !== this.id) {
         const address = this.core.view.node(to)?.address ?? this.learned.get(to);
         if (address !== undefined) this.sendTo(address, message);
@@ -395,6 +416,21 @@ export class NodeServer {
       this.waiting.delete(handle);
       resolve?.(reply);
     }
+  }
+
+  /**
+   * Where to look for the cluster when this node knows no leader: the `--join` addresses, and every
+   * other member its directory lists. A restarted node recovers that directory from disk, so the
+   * first node of a cluster, restarted with its original command line (no `--join`), still finds
+   * the others.
+   */
+  private seeds(): Set<string> {
+    const seeds = new Set(this.config.join);
+    const self = this.advertised;
+    for (const n of this.core.view.state().nodes) {
+      if (n.id !== this.id && n.state !== 'removed' && n.address !== self) seeds.add(n.address);
+    }
+    return seeds;
   }
 
   /** Addresses of nodes not in this node's directory yet (a joiner's view), from their messages. */
@@ -450,6 +486,14 @@ export class NodeServer {
       registers: [registry],
       collect() {
         this.set(core().raftStatus().commit);
+      },
+    });
+    new Gauge({
+      name: 'edict_metadata_leader',
+      help: 'The metadata leader this node knows of (0 when none)',
+      registers: [registry],
+      collect() {
+        this.set(core().raftStatus().leader ?? 0);
       },
     });
     new Gauge({
