@@ -38,9 +38,11 @@ export const defaultClientOptions: Omit<ClientOptions, 'endpoints'> = {
   // An answer on a LAN takes milliseconds; one missing after 1.5 s is more likely lost (dead node,
   // partition) than slow, and the deadline still leaves room for two more attempts elsewhere.
   attemptTimeoutMs: 1_500,
-  // With the backoff below, ten attempts span about the overall deadline: enough for a map change
-  // to reach every node, while a request can never loop forever.
-  attemptsMax: 10,
+  // Enough attempts that the overall deadline, not the count, ends the retries: attempts to a dead
+  // leader fail at once (refused connect), and with the full-jitter backoff below ten of them
+  // spanned only about a second — less than the failure detector needs to replace the leader.
+  // Forty span the deadline; a request still never loops forever.
+  attemptsMax: 40,
   // The first retry after a redirect is nearly immediate (the new leader is usually ready)...
   backoffBaseMs: 10,
   // ...and the cap keeps a client polling a failed-over bucket about twice per leader change.

@@ -203,6 +203,7 @@ export class MetaDuties {
       caughtUp: (node) => (raft.progressOf(node)?.match ?? 0) >= status.commit,
     });
     if (change !== null) raft.proposeConfigChange(change);
+    this.handOverIfLeaving(state, status);
     // A new cluster's first governments wait (bounded) for `replicas` live nodes, so that every
     // bucket starts at full strength instead of on the first node and then being copied around.
     const liveNodes = state.nodes.filter((n) => live(n.state)).length;
@@ -243,6 +244,27 @@ export class MetaDuties {
       this.ctx.pause(p.leader, p.bucket, p.epoch);
     }
     this.forgetOld(state.buckets.map((g) => g.epoch));
+  }
+
+  /**
+   * A metadata leader whose own node is draining, removed or declared dead hands the log to a
+   * live voter that has caught up: the membership policy never takes out the leader itself, so
+   * without this a drained node would go on deciding the directory from outside the cluster.
+   */
+  private handOverIfLeaving(
+    state: ReturnType<Directory['state']>,
+    status: ReturnType<Raft['status']>,
+  ): void {
+    const self = state.nodes.find((n) => n.id === this.ctx.id);
+    if (self === undefined || self.state === 'active') return;
+    const byId = new Map(state.nodes.map((n) => [n.id, n]));
+    const successor = status.config.voters.find(
+      (id) =>
+        id !== this.ctx.id &&
+        byId.get(id)?.state === 'active' &&
+        (this.ctx.raft.progressOf(id)?.match ?? 0) >= status.commit,
+    );
+    if (successor !== undefined) this.ctx.raft.transferLeadership(successor);
   }
 
   private isDrained(bucket: number, epoch: number): boolean {
