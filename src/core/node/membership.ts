@@ -4,10 +4,13 @@
  * policy turns the directory's node states into one Raft configuration change at a time:
  *
  * 1. a registered live node outside the configuration is added as a learner;
- * 2. while there are fewer voters than the target (1, 3 or 5 by the number of live nodes), a live
- *    learner that has caught up is promoted;
- * 3. a voter or learner that is dead or removed is taken out — never the last voter, and never
- *    the leader itself (it hands over first);
+ * 2. while there are fewer live voters than the target (1, 3 or 5 by the number of nodes not
+ *    removed), a live learner that has caught up is promoted;
+ * 3. a removed node, or a dead learner, is taken out; a dead voter only once enough live voters
+ *    remain without it (a replacement was promoted): otherwise it stays, so that when it restarts
+ *    it is a voter again at once — taking it out would shrink the configuration to an even count
+ *    in which the next failure loses the quorum. Never the last voter, never the leader itself
+ *    (it hands over first);
  * 4. beyond the target, a surplus voter is taken out (the highest id that is not the leader).
  *
  * Members the directory does not list yet (founding voters before they register) count as live.
@@ -48,20 +51,25 @@ export function nextMembershipChange(input: MembershipInput): ConfigChange | nul
   for (const n of directory.nodes) {
     if (live(n) && !inConfig.has(n.id)) return { type: 'add-learner', node: n.id };
   }
-  // Members the directory does not list yet (founders before they register) count as live.
+  // The target follows the cluster's size, dead nodes included (they are expected back): a death
+  // alone never shrinks it. Members the directory does not list yet (founders before they
+  // register) count too.
   const unknown = [...inConfig].filter((id) => !nodes.has(id)).length;
-  const liveCount = directory.nodes.filter(live).length + unknown;
-  const target = targetVoters(liveCount, input.votersMax);
+  const members = directory.nodes.filter((n) => n.state !== 'removed').length + unknown;
+  const target = targetVoters(members, input.votersMax);
   const liveVoters = config.voters.filter((id) => live(nodes.get(id)));
   if (liveVoters.length < target) {
     const learner = config.learners.find((id) => live(nodes.get(id)) && input.caughtUp(id));
     if (learner !== undefined) return { type: 'promote-learner', node: learner };
   }
   for (const id of [...config.voters, ...config.learners]) {
-    if (id === leader || live(nodes.get(id))) continue;
+    const node = nodes.get(id);
+    if (id === leader || live(node)) continue;
     // A member the directory does not know yet (it registers right after being added) stays.
-    if (nodes.get(id) === undefined) continue;
+    if (node === undefined) continue;
     if (config.voters.length === 1 && config.voters[0] === id) continue;
+    const voter = config.voters.includes(id);
+    if (voter && node.state === 'dead' && liveVoters.length < target) continue;
     return { type: 'remove-node', node: id };
   }
   if (config.voters.length > target) {

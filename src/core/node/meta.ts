@@ -38,6 +38,9 @@ export type Awaited =
   | { readonly kind: 'sessions'; readonly waiters: readonly number[] }
   | { readonly kind: 'drain'; readonly waiters: readonly number[] };
 
+/** Entries a learner may lag the commit index by and still be promoted. */
+const CAUGHT_UP_SLACK = 16;
+
 const live = (state: string | undefined): boolean => state === 'active' || state === 'draining';
 
 export class MetaDuties {
@@ -200,7 +203,9 @@ export class MetaDuties {
       directory: state,
       leader: this.ctx.id,
       votersMax: this.ctx.options.metaVotersMax,
-      caughtUp: (node) => (raft.progressOf(node)?.match ?? 0) >= status.commit,
+      // Within a few entries of the commit index: under steady traffic a learner is rarely level
+      // with it at the instant of a round.
+      caughtUp: (node) => (raft.progressOf(node)?.match ?? 0) + CAUGHT_UP_SLACK >= status.commit,
     });
     if (change !== null) raft.proposeConfigChange(change);
     this.handOverIfLeaving(state, status);

@@ -72,6 +72,13 @@ describe('metadata membership', () => {
     assert.deepEqual(change(after, d), { type: 'remove-node', node: n(3) });
   });
 
+  test('a dead voter with no replacement stays a voter (regression: failover benchmark)', () => {
+    // Taking it out would leave two voters: the next failure would lose the quorum, and the node
+    // would come back as a learner to be promoted again.
+    const d = directory({ 1: 'active', 2: 'active', 3: 'dead' });
+    assert.equal(change({ voters: [n(1), n(2), n(3)], learners: [] }, d), null);
+  });
+
   test('the leader is never removed, nor the last voter', () => {
     const d = directory({ 1: 'removed', 2: 'dead' });
     assert.equal(change({ voters: [n(1)], learners: [] }, d), null);
