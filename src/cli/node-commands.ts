@@ -87,7 +87,7 @@ export function registerNodeCommands(program: Command): void {
         `edict node ${id} listening on ${listen.host}:${node.address.port}, ` +
           `HTTP on ${http.host}:${httpPort}, data in ${o.data}\n`,
       );
-      await waitForSignal();
+      await Promise.race([waitForSignal(), parentGone()]);
       logger.info({}, 'stopping: handing leaderships off');
       await node.stop();
     });
@@ -125,6 +125,8 @@ export function registerNodeCommands(program: Command): void {
         ];
         const child = spawn(process.execPath, [...process.execArgv, ...args], {
           stdio: ['ignore', 'inherit', 'inherit'],
+          // A node of `edict dev` stops when dev is gone, even if dev was SIGKILLed.
+          env: { ...process.env, [PARENT_ENV]: String(process.pid) },
         });
         children.push(child);
       }
@@ -152,6 +154,23 @@ export function registerNodeCommands(program: Command): void {
       await allExited;
       process.stdout.write('edict dev: stopped\n');
     });
+}
+
+/** Set by `edict dev` on its nodes: the pid whose end stops the node. */
+const PARENT_ENV = 'EDICT_DEV_PARENT_PID';
+
+/** Resolves when the `edict dev` that started this node is gone (never, for a node of its own). */
+function parentGone(): Promise<void> {
+  const parent = Number(process.env[PARENT_ENV]);
+  if (!Number.isSafeInteger(parent) || parent <= 1) return new Promise(() => undefined);
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(timer);
+      resolve();
+    }, 500);
+    timer.unref(); // never what keeps the process alive
+  });
 }
 
 function waitForSignal(): Promise<void> {
