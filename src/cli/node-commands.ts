@@ -140,19 +140,38 @@ export function registerNodeCommands(program: Command): void {
           `       curl http://127.0.0.1:${base + 100}/v1/kv/hello\n` +
           'Ctrl-C stops the cluster.\n',
       );
+      // A node that exits on its own (a port in use, a crash) stops the whole cluster: a dev
+      // cluster missing a node would look up while it cannot serve what the node held.
+      let stopping = false;
+      let failure: string | null = null;
       let exited = 0;
       const allExited = new Promise<void>((resolve) => {
-        for (const child of children) {
-          child.once('exit', () => {
+        children.forEach((child, i) => {
+          child.once('exit', (code, signal) => {
             exited += 1;
+            if (!stopping && failure === null) {
+              failure = `node ${i + 1} exited ${code === null ? `on ${signal}` : `with status ${code}`}`;
+              resolve();
+            }
             if (exited === children.length) resolve();
           });
-        }
+        });
       });
       await Promise.race([waitForSignal(), allExited]);
-      for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-      await allExited;
+      stopping = true;
+      if (failure !== null) process.stderr.write(`edict dev: ${failure}; stopping\n`);
+      for (const child of children) {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      }
+      await Promise.all(
+        children.map((child) =>
+          child.exitCode !== null || child.signalCode !== null
+            ? Promise.resolve()
+            : new Promise<void>((resolve) => child.once('exit', () => resolve())),
+        ),
+      );
       process.stdout.write('edict dev: stopped\n');
+      if (failure !== null) process.exitCode = 1;
     });
 }
 

