@@ -2,17 +2,15 @@
 // Runs every test file under test/ with Node's built-in test runner (TypeScript through tsx).
 // Node 20's runner does not expand globs itself, so the files are collected here, sorted, so that
 // runs are reproducible. Extra arguments are passed through: `npm test -- test/sim` runs the test
-// files under that path only. Files named `*.pending-fix.test.ts` assert behaviour that is known to
-// be broken until a fix lands elsewhere: a directory walk skips them, naming one runs it
-// (`npm test -- test/cluster/kv-semantics.pending-fix.test.ts`).
+// files under that path only.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-function collect(path, out, named = true) {
+function collect(path, out) {
   if (statSync(path).isDirectory()) {
-    for (const entry of readdirSync(path).sort()) collect(join(path, entry), out, false);
-  } else if (path.endsWith('.test.ts') && (named || !path.endsWith('.pending-fix.test.ts'))) {
+    for (const entry of readdirSync(path).sort()) collect(join(path, entry), out);
+  } else if (path.endsWith('.test.ts')) {
     out.push(path);
   }
   return out;

@@ -13,14 +13,12 @@ import { Load } from './load.js';
 const RESUME_MS = 2_000;
 
 /**
- * Errors a writer may see when a node is SIGKILLed, until two known bugs are fixed (both asserted
- * in failover.pending-fix.test.ts): STALE_SEQ (the bucket session table keeps one seq per session,
- * src/core/bucket/sessions.ts) and TIMEOUT long before the deadline (the client's attempts run out
- * in about a second, src/client). Both mean "outcome unknown", which `Load.verify` accounts for;
- * any other error fails the test. A clean stop (SIGTERM) lets through STALE_SEQ only.
+ * No write may fail: SIGKILL and SIGTERM of a node are retried through by the client within the
+ * deadline, exactly once. (Before the fixes, STALE_SEQ and early TIMEOUTs got through; see
+ * failover-regressions.test.ts.)
  */
-const KNOWN_ON_KILL = new Set(['STALE_SEQ', 'TIMEOUT']);
-const KNOWN_ON_STOP = new Set(['STALE_SEQ']);
+const KNOWN_ON_KILL: ReadonlySet<string> = new Set();
+const KNOWN_ON_STOP: ReadonlySet<string> = new Set();
 
 function assertOnlyKnown(errors: Load['errors'], allowed: ReadonlySet<string>, load: Load): void {
   const others = errors.filter((e) => !allowed.has((e.error as { code?: string }).code ?? ''));

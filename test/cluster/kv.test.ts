@@ -75,7 +75,7 @@ describe('reads and writes', () => {
     const deleted = await db.delete('lib:a');
     assert.ok(deleted !== null && deleted.version > v2);
     assert.equal(await db.get('lib:a'), null);
-    // Deleting an absent key must answer null: see kv-semantics.pending-fix.test.ts.
+    // Deleting an absent key must answer null: see kv-semantics-regressions.test.ts.
 
     // Many keys spread over every bucket, written concurrently, read back through a second client
     // that only knows node 3.
@@ -138,7 +138,7 @@ describe('reads and writes', () => {
     const gone = await httpFetch(url(2, 'http:a'));
     assert.equal(gone.status, 404);
     assert.equal((await json(gone)).code, 'NOT_FOUND');
-    // DELETE of an absent key must be a 404: see kv-semantics.pending-fix.test.ts.
+    // DELETE of an absent key must be a 404: see kv-semantics-regressions.test.ts.
   });
 
   check('CLI: put, get, del, status, errors; human and --json output', async () => {

@@ -35,7 +35,7 @@ const KEYS = Array.from({ length: 50 }, (_, i) => `restart:${i}`);
 /**
  * Writes every key, one write at a time. Concurrent writes of one client right after a leadership
  * change fail with STALE_SEQ (a known bug in the bucket session table, asserted in
- * failover.pending-fix.test.ts); one at a time, a session's writes cannot overtake each other.
+ * failover-regressions.test.ts); one at a time, a session's writes cannot overtake each other.
  */
 async function putAll(db: EdictClient, tag: string): Promise<void> {
   for (const k of KEYS) await db.put(k, `${tag}:${k}`);

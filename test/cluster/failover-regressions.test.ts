@@ -1,4 +1,4 @@
-// PENDING FIX (src/core/bucket, src/core/node, src/client): writers see errors when a bucket
+// Regressions, fixed in src/core/bucket, src/core/node, src/client — these tests failed before the fixes: writers see errors when a bucket
 // leader is SIGKILLed, though the operation deadline (5 s) is far longer than the failover (about
 // 1 s) and docs/client.md promises that retries are transparent and exactly-once.
 //
@@ -22,9 +22,6 @@
 //    not "about the overall deadline" (src/client/options.ts); the failure detector needs about a
 //    second to declare the node dead, so the attempts run out first.
 //
-// scripts/run-tests.mjs skips `*.pending-fix.test.ts` when it walks a directory; run this file
-// with `npm test -- test/cluster/failover.pending-fix.test.ts`, and fold it into
-// failover.test.ts (removing KNOWN_ON_KILL there) once both are fixed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';

@@ -1,4 +1,4 @@
-// PENDING FIX (src/core/node, src/core/bucket): key-value semantics the node core does not
+// Regressions, fixed in src/core/node, src/core/bucket — these tests failed before the fixes: key-value semantics the node core does not
 // implement yet, asserted against a real cluster.
 //
 // 1. Deleting an absent key answers as if it existed: `db.delete(k)` resolves `{ version }` instead
@@ -14,10 +14,7 @@
 // node with `BAD_REQUEST: ifVersion is not supported yet` (or `ifExists is not supported yet`):
 // `toCommand` in src/core/node/node.ts has no replica command for them (the bucket state machine's
 // `cas` compares values, not versions). These tests assert the documented behaviour and fail until
-// the core supports it. scripts/run-tests.mjs skips `*.pending-fix.test.ts` files when it walks a
-// directory, so `npm test` stays green; run this file by naming it:
-//   npm test -- test/cluster/kv-semantics.pending-fix.test.ts
-// and rename it to `kv-semantics.test.ts` once the core has both.
+// the core supported it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, EdictError, type EdictClient } from '../../src/client/index.js';

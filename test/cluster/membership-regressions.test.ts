@@ -1,7 +1,7 @@
-// PENDING FIX (src/core/node, src/core/bucket): planned membership changes under load.
+// Regressions, fixed in src/core/node, src/core/bucket — these tests failed before the fixes: planned membership changes under load.
 //
 // 1. A write fails with STALE_SEQ during a join or a drain now and then (about one run in three
-//    of membership.test.ts): the same session-table bug as in failover.pending-fix.test.ts — a
+//    of membership.test.ts): the same session-table bug as in failover-regressions.test.ts — a
 //    session's seq n reaches a bucket's new leader after its seq n+1 was applied there and is
 //    refused. README promises that planned moves "pause requests; they do not fail them".
 //    Steps below: four nodes, four writers on 48 keys, a fifth node joins, then the metadata
@@ -16,9 +16,6 @@
 // removed (or draining). An operator who then powers the drained machine off causes a metadata
 // election, and until then a node outside the cluster decides its directory.
 //
-// scripts/run-tests.mjs skips `*.pending-fix.test.ts` when it walks a directory; run this file
-// with `npm test -- test/cluster/membership.pending-fix.test.ts`, and fold the assertion back into
-// membership.test.ts once fixed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, httpFetch, nodeIn, waitFor } from './harness.js';
