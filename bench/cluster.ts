@@ -495,8 +495,8 @@ function parseArgs(argv: readonly string[]): Config {
     workloads,
     keys: number('keys', 100_000, 100, 10_000_000),
     workers: number('workers', 2, 1, 16),
-    // 64, as `edict dev`: at 1,024 an idle node spends 15-30 % of a core on per-bucket heartbeats
-    // (docs/benchmarks.md), which this benchmark would measure too.
+    // 64, as `edict dev`: at 1,024 an idle node spends up to a third of a core on per-bucket
+    // heartbeats (docs/benchmarks.md), which this benchmark would measure too.
     buckets: number('buckets', 64, 1, 65_536),
     requestTimeoutMs: number('request-timeout', 10_000, 100, 60_000),
     preloadTimeoutS: number('preload-timeout', 180, 1, 3_600),

@@ -200,7 +200,12 @@ function moveEdicts(
     followers: g.followers,
     learners: g.learners,
   }));
-  const planned = plan(current, plannerNodes(directory, input.damped), {
+  // The target is planned from the voters only: a learner is a move in progress toward the
+  // previous target, not a placement to plan from. Planning with it made the target depend on
+  // whether the learner was there yet, and a bucket flipped between adding and removing it every
+  // round (the cluster scenario, seed 54).
+  const voterPlacement = current.map((p) => ({ ...p, learners: [] }));
+  const planned = plan(voterPlacement, plannerNodes(directory, input.damped), {
     replicas: directory.replicas,
     ...(options.fanOutMax === undefined ? {} : { fanOutMax: options.fanOutMax }),
   });
