@@ -4,7 +4,8 @@
  * others joining it, data in a fresh directory under /tmp, free ports chosen at start. Each node's
  * HTTP address is the first `http://host:port` (or `HTTP ... host:port`) it prints; a node that
  * prints none is taken to serve HTTP on its `--listen` address. The cluster is ready when
- * `GET /v1/status` reports every node and health `green`, and every node answers it. `stop()` ends exactly the processes
+ * `GET /v1/status` reports every node and health `green`, and every node answers it. `addNode()`
+ * starts one more node that joins (the rebalance benchmark). `stop()` ends exactly the processes
  * started here (SIGTERM, which hands leaderships off, then SIGKILL after a grace period) and removes
  * the data.
  *
@@ -28,6 +29,16 @@ export interface EdictCluster extends RunningCluster {
   kill(i: number): Promise<void>;
   /** Starts node `i` again on its data; resolves once it answers `GET /v1/status`. */
   restart(i: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Starts one more node (the next id, a fresh data directory, a free port) that joins the
+   * cluster through the first node; resolves with its index once it answers `GET /v1/status`.
+   * It is stopped with the others; its process is added to `servers` and `endpoints`.
+   */
+  addNode(timeoutMs?: number): Promise<number>;
+  /** Data directory of node `i` (removed by `stop()`). */
+  dataDir(i: number): string;
+  /** The last `lines` lines of node `i`'s output (stdout and stderr). */
+  logTail(i: number, lines?: number): string;
 }
 
 /**
@@ -109,10 +120,21 @@ export async function startEdict(
       await sleep(250);
     }
   };
+  const dataDir = (i: number): string => path.join(dir, `n${i + 1}`);
+  /** Waits until node `i`, just spawned, answers `GET /v1/status`; throws if it exits first. */
+  const waitServes = async (i: number, child: ChildProcess, timeoutMs: number): Promise<void> => {
+    const until = performance.now() + timeoutMs;
+    while (performance.now() < until && child.exitCode === null) {
+      const answer = await getText(`http://${http[i] ?? listen[i]}/v1/status`, 1_000);
+      if (answer?.status === 200) return;
+      await sleep(100);
+    }
+    throw new Error(`edict node ${i + 1} did not start: ${tail(dir, i + 1)}`);
+  };
   /** Starts (or restarts, on its data) node `i`. */
   const spawnNode = (i: number): ChildProcess => {
     const args = [...command, 'start', '--id', String(i + 1), '--listen', listen[i] as string];
-    args.push('--data', path.join(dir, `n${i + 1}`));
+    args.push('--data', dataDir(i));
     if (i > 0) args.push('--join', listen[0] as string);
     if (buckets !== null) args.push('--buckets', String(buckets));
     const log = createWriteStream(path.join(dir, `n${i + 1}.log`), { flags: 'a' });
@@ -154,6 +176,18 @@ export async function startEdict(
     const addresses = status.nodes.map((n) => n.address).filter((a) => /:\d+$/.test(a));
     const servers = children.map((c, i) => ({ name: `edict n${i + 1}`, pid: c.pid as number }));
     return {
+      addNode: async (timeoutMs = 60_000) => {
+        const i = children.length;
+        const [port] = await freePorts(1);
+        listen[i] = `127.0.0.1:${port as number}`;
+        http[i] = null;
+        const child = spawnNode(i);
+        servers.push({ name: `edict n${i + 1}`, pid: child.pid as number });
+        await waitServes(i, child, timeoutMs);
+        return i;
+      },
+      dataDir,
+      logTail: (i: number, lines = 20) => tail(dir, i + 1, lines),
       kill: async (i: number) => {
         const child = children[i] as ChildProcess;
         if (child.exitCode !== null || child.signalCode !== null) return;
@@ -162,16 +196,11 @@ export async function startEdict(
         await exited;
       },
       restart: async (i: number, timeoutMs = 60_000) => {
-        const child = spawnNode(i);
-        const until = performance.now() + timeoutMs;
-        while (performance.now() < until && child.exitCode === null) {
-          const answer = await getText(`http://${http[i] ?? listen[i]}/v1/status`, 1_000);
-          if (answer?.status === 200) return;
-          await sleep(100);
-        }
-        throw new Error(`edict node ${i + 1} did not restart: ${tail(dir, i + 1)}`);
+        await waitServes(i, spawnNode(i), timeoutMs);
       },
-      endpoints: listen.map((l, i) => http[i] ?? l),
+      get endpoints() {
+        return listen.map((l, i) => http[i] ?? l);
+      },
       clientEndpoints: addresses.length > 0 ? addresses : listen,
       servers,
       version: `edict ${packageVersion()} (${process.version})`,
@@ -210,11 +239,11 @@ function packageVersion(): string {
   }
 }
 
-function tail(dir: string, node: number): string {
+function tail(dir: string, node: number, lines = 5): string {
   try {
     return readFileSync(path.join(dir, `n${node}.log`), 'utf8')
       .split('\n')
-      .slice(-5)
+      .slice(-lines)
       .join('\n');
   } catch {
     return '(no log)';

@@ -1,9 +1,10 @@
 /**
  * A load-generator worker process of `npm run bench -- cluster` (see `_loadgen.ts`): it reports
- * `ready` once its code is loaded, runs the one spec the parent sends, reports the result and
- * exits. It exits by itself if the parent goes away or the run overstays its bound.
+ * `ready` once its code is loaded, runs the one spec the parent sends (ending a timed run early
+ * when the parent sends `stop`), reports the result and exits. It exits by itself if the parent
+ * goes away or the run overstays its bound.
  */
-import { runLoad, type LoadSpec, type WorkerMessage } from './_loadgen.js';
+import { runLoad, type ParentMessage, type WorkerMessage } from './_loadgen.js';
 
 /** Sends `message`, then exits once it has been handed to the parent. */
 const sendAndExit = (message: WorkerMessage, code: number): void => {
@@ -12,14 +13,22 @@ const sendAndExit = (message: WorkerMessage, code: number): void => {
 };
 
 process.on('disconnect', () => process.exit(2));
-process.once('message', (message: { type: string; spec: LoadSpec }) => {
+const stop = new AbortController();
+let started = false;
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'stop') {
+    stop.abort();
+    return;
+  }
+  if (started) return;
+  started = true;
   const { spec } = message;
   const boundMs =
     (spec.op === 'fill' ? (spec.fill?.deadlineMs ?? 120_000) : spec.warmupMs + spec.durationMs) +
     spec.requestTimeoutMs +
     15_000;
   setTimeout(() => process.exit(3), boundMs).unref();
-  runLoad(spec).then(
+  runLoad(spec, undefined, stop.signal).then(
     (result) => sendAndExit({ type: 'result', result }, 0),
     (error: unknown) =>
       sendAndExit(

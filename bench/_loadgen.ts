@@ -44,6 +44,18 @@ export interface LoadSpec {
   readonly requestTimeoutMs: number;
   /** `fill` only: the keys [from, to) to write, and a time limit. */
   readonly fill?: { readonly from: number; readonly to: number; readonly deadlineMs: number };
+  /**
+   * Timed runs only: also cut the measured window into slices of this many milliseconds, each with
+   * its own histogram and errors (a request belongs to the slice in which it started), so that a
+   * caller can tell phases of one long run apart.
+   */
+  readonly sliceMs?: number;
+}
+
+/** One slice of a timed run's measured window (`LoadSpec.sliceMs`). */
+export interface LoadSlice {
+  readonly histogram: SerializedHistogram;
+  readonly errors: Record<string, number>;
 }
 
 export interface LoadResult {
@@ -58,6 +70,8 @@ export interface LoadResult {
   readonly notFound: number;
   /** CPU time of this process during the window, in µs. */
   readonly cpuUs: number;
+  /** With `sliceMs`: the window's slices in order, the first beginning with the window. */
+  readonly slices?: readonly LoadSlice[];
 }
 
 /** How one operation went: `ok`, `notFound`, or an error code. */
@@ -264,26 +278,45 @@ function cpuNowUs(): number {
   return usage.user + usage.system;
 }
 
-/** Runs `spec` in this process and returns its result. */
-export async function runLoad(spec: LoadSpec, driver?: Driver): Promise<LoadResult> {
+/**
+ * Runs `spec` in this process and returns its result. `stop` ends a timed run early: its measured
+ * window then ends when `stop` aborts (requests that finish later are not counted).
+ */
+export async function runLoad(
+  spec: LoadSpec,
+  driver?: Driver,
+  stop?: AbortSignal,
+): Promise<LoadResult> {
   if (!(spec.clients >= 1 && spec.clients <= 4_096)) throw new Error('clients must be 1..4096');
   if (spec.endpoints.length === 0) throw new Error('no endpoints');
   const own = driver === undefined;
   const d = driver ?? (await createDriver(spec));
   try {
-    return spec.op === 'fill' ? await fill(spec, d) : await timed(spec, d);
+    return spec.op === 'fill' ? await fill(spec, d) : await timed(spec, d, stop);
   } finally {
     if (own) await d.close();
   }
 }
 
-async function timed(spec: LoadSpec, driver: Driver): Promise<LoadResult> {
+async function timed(spec: LoadSpec, driver: Driver, stop?: AbortSignal): Promise<LoadResult> {
   const histogram = new Histogram();
   const errors: Record<string, number> = {};
   let notFound = 0;
   const start = performance.now();
   const measureFrom = start + spec.warmupMs;
-  const measureTo = measureFrom + spec.durationMs;
+  let measureTo = measureFrom + spec.durationMs;
+  const onStop = (): void => {
+    measureTo = Math.min(measureTo, Math.max(measureFrom, performance.now()));
+  };
+  if (stop?.aborted === true) onStop();
+  stop?.addEventListener('abort', onStop);
+  const sliceMs = spec.sliceMs ?? 0;
+  const slices: Array<{ histogram: Histogram; errors: Record<string, number> }> = [];
+  const sliceAt = (t0: number): { histogram: Histogram; errors: Record<string, number> } => {
+    const index = Math.floor((t0 - measureFrom) / sliceMs);
+    while (slices.length <= index) slices.push({ histogram: new Histogram(), errors: {} });
+    return slices[index] as { histogram: Histogram; errors: Record<string, number> };
+  };
   let cpuAtStart = spec.warmupMs === 0 ? cpuNowUs() : NaN;
   const cpuTimer = setTimeout(() => (cpuAtStart = cpuNowUs()), spec.warmupMs);
   const client = async (ci: number): Promise<void> => {
@@ -296,9 +329,13 @@ async function timed(spec: LoadSpec, driver: Driver): Promise<LoadResult> {
       const t1 = performance.now();
       const failed = outcome !== 'ok' && outcome !== 'notFound';
       if (t0 >= measureFrom && t1 <= measureTo) {
-        if (failed) errors[outcome] = (errors[outcome] ?? 0) + 1;
-        else {
+        const slice = sliceMs > 0 ? sliceAt(t0) : null;
+        if (failed) {
+          errors[outcome] = (errors[outcome] ?? 0) + 1;
+          if (slice !== null) slice.errors[outcome] = (slice.errors[outcome] ?? 0) + 1;
+        } else {
           histogram.record((t1 - t0) * 1_000);
+          slice?.histogram.record((t1 - t0) * 1_000);
           if (outcome === 'notFound') notFound += 1;
         }
       }
@@ -307,14 +344,23 @@ async function timed(spec: LoadSpec, driver: Driver): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: spec.clients }, (_, ci) => client(ci)));
   clearTimeout(cpuTimer);
+  stop?.removeEventListener('abort', onStop);
   const cpuUs = Number.isNaN(cpuAtStart) ? 0 : cpuNowUs() - cpuAtStart;
-  return {
+  const result: LoadResult = {
     ops: histogram.count,
-    seconds: spec.durationMs / 1_000,
+    seconds: (measureTo - measureFrom) / 1_000,
     histogram: histogram.serialize(),
     errors,
     notFound,
     cpuUs,
+  };
+  if (sliceMs <= 0) return result;
+  // Every slice of the window, empty ones included, so that index k always starts at k · sliceMs.
+  while (slices.length * sliceMs < measureTo - measureFrom)
+    sliceAt(measureFrom + slices.length * sliceMs);
+  return {
+    ...result,
+    slices: slices.map((x) => ({ histogram: x.histogram.serialize(), errors: x.errors })),
   };
 }
 
@@ -357,6 +403,10 @@ async function fill(spec: LoadSpec, driver: Driver): Promise<LoadResult> {
   };
 }
 
+/** The parent's messages to a worker process. */
+export type ParentMessage =
+  { readonly type: 'run'; readonly spec: LoadSpec } | { readonly type: 'stop' };
+
 /** A worker process's messages to the parent. */
 export type WorkerMessage =
   | { readonly type: 'ready' }
@@ -379,15 +429,27 @@ export function mergeResults(parts: readonly LoadResult[], failedWorkers = 0): M
   let notFound = 0;
   let cpuUs = 0;
   let seconds = 0;
+  const slices: Array<{ histogram: Histogram; errors: Record<string, number> }> = [];
   for (const part of parts) {
     histogram.merge(part.histogram);
     for (const [code, n] of Object.entries(part.errors)) errors[code] = (errors[code] ?? 0) + n;
     notFound += part.notFound;
     cpuUs += part.cpuUs;
     seconds = Math.max(seconds, part.seconds);
+    part.slices?.forEach((slice, k) => {
+      while (slices.length <= k) slices.push({ histogram: new Histogram(), errors: {} });
+      const into = slices[k] as { histogram: Histogram; errors: Record<string, number> };
+      into.histogram.merge(slice.histogram);
+      for (const [code, n] of Object.entries(slice.errors)) {
+        into.errors[code] = (into.errors[code] ?? 0) + n;
+      }
+    });
   }
   if (failedWorkers > 0) errors.WORKER_FAILED = failedWorkers;
   return {
+    ...(slices.length > 0
+      ? { slices: slices.map((x) => ({ histogram: x.histogram.serialize(), errors: x.errors })) }
+      : {}),
     ops: histogram.count,
     seconds,
     histogram: histogram.serialize(),
@@ -402,13 +464,15 @@ export function mergeResults(parts: readonly LoadResult[], failedWorkers = 0): M
 /**
  * Runs `spec` split over `workers` processes (clients, and for `fill` the key range, divided as
  * evenly as can be) and adds up their results. `onStart` is called when the workers have been
- * told to begin (their warm-up starts then). Every worker is bounded: one that does not report
- * within the run's length plus a margin is killed and counted as `WORKER_FAILED`.
+ * told to begin (their warm-up starts then). `stop` ends a timed run early (see `runLoad`). Every
+ * worker is bounded: one that does not report within the run's length plus a margin is killed and
+ * counted as `WORKER_FAILED`.
  */
 export async function runWorkers(
   spec: LoadSpec,
   workers: number,
   onStart?: () => void,
+  stop?: AbortSignal,
 ): Promise<MergedResult> {
   const n = Math.max(1, Math.min(workers, spec.clients));
   const parts: LoadSpec[] = [];
@@ -437,16 +501,23 @@ export async function runWorkers(
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   };
   process.once('exit', killAll);
+  const onStop = (): void => {
+    for (const child of children) {
+      if (child.connected) child.send({ type: 'stop' } satisfies ParentMessage);
+    }
+  };
   try {
     // Start every worker's clock together, once all have loaded their code.
     const ready = children.map((child) => waitFor(child, 'ready', 30_000));
     await Promise.all(ready);
     const results = children.map((child, w) => {
       const result = waitFor(child, 'result', runMs + spec.requestTimeoutMs + 20_000);
-      child.send({ type: 'run', spec: parts[w] });
+      child.send({ type: 'run', spec: parts[w] as LoadSpec } satisfies ParentMessage);
       return result;
     });
     onStart?.();
+    if (stop?.aborted === true) onStop();
+    stop?.addEventListener('abort', onStop);
     const settled = await Promise.allSettled(results);
     const ok: LoadResult[] = [];
     let failed = 0;
@@ -459,6 +530,7 @@ export async function runWorkers(
     }
     return mergeResults(ok, failed);
   } finally {
+    stop?.removeEventListener('abort', onStop);
     killAll();
     process.removeListener('exit', killAll);
   }
