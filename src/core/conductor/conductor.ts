@@ -34,6 +34,7 @@ import {
   type MoveStep,
   type PlannerNode,
   type PlanWarning,
+  type TargetPlacement,
 } from '../planner/index.js';
 
 export interface ConductorOptions {
@@ -200,17 +201,27 @@ function moveEdicts(
     followers: g.followers,
     learners: g.learners,
   }));
-  // The target is planned from the voters only: a learner is a move in progress toward the
-  // previous target, not a placement to plan from. Planning with it made the target depend on
-  // whether the learner was there yet, and a bucket flipped between adding and removing it every
-  // round (the cluster scenario, seed 54).
-  const voterPlacement = current.map((p) => ({ ...p, learners: [] }));
-  const planned = plan(voterPlacement, plannerNodes(directory, input.damped), {
+  // A bucket in the middle of a move keeps walking to the target recorded when the move began, and
+  // the planner sees it as already there; every other bucket is planned from its voters (a learner
+  // left over from an abandoned move is not a placement to plan from). Planning again from a
+  // half-moved government made the target depend on how far the move had got: a bucket with an
+  // extra voter dropped the newcomer again, one with a learner promoted it, round after round
+  // (the cluster scenario, seeds 54 and 56).
+  const nodeStates = new Map(directory.nodes.map((n) => [n.id, n.state]));
+  const recorded = directory.buckets.map((g) => movingTo(g, nodeStates));
+  const placements: CurrentPlacement[] = directory.buckets.map((g, b) => {
+    const to = recorded[b] ?? null;
+    return to === null
+      ? { leader: g.leader, followers: g.followers, learners: [] }
+      : { leader: to.leader, followers: to.followers, learners: [] };
+  });
+  const planned = plan(placements, plannerNodes(directory, input.damped), {
     replicas: directory.replicas,
     ...(options.fanOutMax === undefined ? {} : { fanOutMax: options.fanOutMax }),
   });
   if (!planned.ok) return { commands: [], pauses: [], warnings: [], transitions: 0 }; // no live node
-  const movePlan = moves(current, planned.value.target, {
+  const target: TargetPlacement[] = planned.value.target.map((p, b) => recorded[b] ?? p);
+  const movePlan = moves(current, target, {
     backfillsPerNodeMax: options.backfillsPerNodeMax,
   });
   const caughtUp = (bucket: number, node: NodeId): boolean =>
@@ -229,7 +240,7 @@ function moveEdicts(
         continue;
       }
     }
-    const edict = edictFor(directory.buckets, current, step);
+    const edict = edictFor(directory.buckets, current, target, step);
     if (edict !== null) commands.push(edict);
   }
   return {
@@ -244,6 +255,7 @@ function moveEdicts(
 function edictFor(
   governments: readonly Government[],
   current: readonly CurrentPlacement[],
+  target: readonly TargetPlacement[],
   step: MoveStep,
 ): Command | null {
   if (step.kind === 'backfill') return null;
@@ -256,7 +268,28 @@ function edictFor(
     leader: next.leader,
     followers: next.followers,
     learners: next.learners ?? [],
+    target: target[step.bucket] as TargetPlacement,
   };
+}
+
+/**
+ * The target of the move `g` is in the middle of, or null: none recorded, already reached (same
+ * leader, same followers, no learners), or no longer reachable because one of its nodes is not
+ * active any more (draining, dead or removed), in which case the bucket is planned again.
+ */
+function movingTo(
+  g: Government,
+  states: ReadonlyMap<NodeId, NodeRecord['state']>,
+): TargetPlacement | null {
+  const to = g.target;
+  if (to === null) return null;
+  const reached =
+    g.leader === to.leader &&
+    g.learners.length === 0 &&
+    g.followers.length === to.followers.length &&
+    to.followers.every((id) => g.followers.includes(id));
+  if (reached) return null;
+  return [to.leader, ...to.followers].every((id) => states.get(id) === 'active') ? to : null;
 }
 
 function removals(directory: DirectoryState): Command[] {

@@ -8,7 +8,7 @@
  * typed error rather than throwing.
  */
 import { err, ok, type Result } from '../lib/result.js';
-import type { Epoch, NodeId, NodeRecord } from './types.js';
+import type { Epoch, NodeId, NodeRecord, Placement } from './types.js';
 
 export type Command =
   | { readonly kind: 'bootstrap'; readonly bucketCount: number; readonly replicas: number }
@@ -34,6 +34,11 @@ export type Command =
       readonly leader: NodeId | null;
       readonly followers: readonly NodeId[];
       readonly learners: readonly NodeId[];
+      /**
+       * The voters the move this edict belongs to ends with (`Government.target`); absent for an
+       * edict that is no step of a planned move (a departure), which clears the recorded one.
+       */
+      readonly target?: Placement;
     }
   | {
       /** The leader of `epoch` has brought every voter up to its log: all voters are complete. */
@@ -106,6 +111,16 @@ export const isLabel = (v: unknown, max: number): v is string =>
 export const isIdList = (v: unknown): v is NodeId[] =>
   Array.isArray(v) && v.length <= 16 && v.every(isId) && new Set(v).size === v.length;
 
+/** Why `v` is not a valid {@link Placement} (a leader, followers ascending, no repeats), or null. */
+export function placementProblem(v: unknown): string | null {
+  if (!isObject(v) || !isId(v.leader) || !isIdList(v.followers)) return 'target';
+  const followers = v.followers;
+  if (followers.includes(v.leader)) return 'target: the leader is a follower';
+  return followers.every((id, i) => i === 0 || (followers[i - 1] as number) < id)
+    ? null
+    : 'target: followers not ascending';
+}
+
 function validate(c: unknown): string | null {
   if (!isObject(c)) return 'not an object';
   switch (c.kind) {
@@ -138,7 +153,8 @@ function validate(c: unknown): string | null {
       if (c.leader !== null && !isId(c.leader)) return 'leader';
       if (!isIdList(c.followers) || !isIdList(c.learners)) return 'followers or learners';
       const all = [...(c.leader === null ? [] : [c.leader]), ...c.followers, ...c.learners];
-      return new Set(all).size === all.length ? null : 'a node holds two roles';
+      if (new Set(all).size !== all.length) return 'a node holds two roles';
+      return c.target === undefined ? null : placementProblem(c.target);
     }
     case 'activated':
       return isCount(c.bucket) && isCount(c.epoch) && isId(c.reporter)

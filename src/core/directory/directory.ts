@@ -14,6 +14,7 @@ import {
   isIdList,
   isLabel,
   isObject,
+  placementProblem,
   type Command,
 } from './commands.js';
 import {
@@ -55,6 +56,7 @@ const EMPTY_GOVERNMENT: Government = {
   learners: [],
   caughtUp: [],
   complete: [],
+  target: null,
 };
 
 export class Directory {
@@ -207,6 +209,10 @@ export class Directory {
       learners: [...c.learners],
       caughtUp: keep.filter((id) => c.learners.includes(id)),
       complete: [...complete].sort((a, b) => a - b),
+      target:
+        c.target === undefined
+          ? null
+          : { leader: c.target.leader, followers: [...c.target.followers] },
     };
     assert(next.epoch > current.epoch, 'epochs only grow');
     this.buckets[c.bucket] = next;
@@ -260,7 +266,8 @@ export class Directory {
     d.replicas = s.replicas;
     d.version = mapVersion(s.version);
     for (const n of s.nodes) d.nodes.set(n.id, n);
-    d.buckets = [...s.buckets];
+    // Snapshots written before targets were recorded have none: no move in progress.
+    d.buckets = s.buckets.map((g) => ({ ...g, target: g.target ?? null }));
     d.sessions = s.sessions;
     d.drains = [...s.drains];
     return ok(d);
@@ -283,6 +290,9 @@ function governmentProblem(g: unknown): string | null {
   if (g.leader !== null && !isId(g.leader)) return 'government leader';
   for (const list of [g.followers, g.learners, g.caughtUp, g.complete]) {
     if (!isIdList(list)) return 'government member lists';
+  }
+  if (g.target !== undefined && g.target !== null && placementProblem(g.target) !== null) {
+    return 'government target';
   }
   if (g.epoch === 0) return null;
   const voters = [g.leader, ...(g.followers as NodeId[])];

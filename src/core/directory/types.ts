@@ -43,6 +43,12 @@ export interface NodeRecord {
  * when the current leader reports `activated`, all current voters. Only a complete member may be
  * named leader (rule S3): a follower promoted a moment ago may still lack writes acknowledged in
  * the previous epoch until the leader of the new one has activated.
+ *
+ * `target` is where the move in progress takes the bucket: the voters it will have when the move
+ * is done (null: no move recorded). The conductor records it with the first edict of a move and
+ * repeats it on every later one, and keeps walking to it while its nodes stay active, instead of
+ * planning again from a half-moved government (docs/conductor.md, "Moves follow a recorded
+ * target"). An edict without one (a departure) clears it.
  */
 export interface Government {
   readonly epoch: Epoch;
@@ -51,6 +57,13 @@ export interface Government {
   readonly learners: readonly NodeId[];
   readonly caughtUp: readonly NodeId[];
   readonly complete: readonly NodeId[];
+  readonly target: Placement | null;
+}
+
+/** A bucket's voters as a move's destination: the leader, and the followers in ascending order. */
+export interface Placement {
+  readonly leader: NodeId;
+  readonly followers: readonly NodeId[];
 }
 
 export interface DirectoryState {

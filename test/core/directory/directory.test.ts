@@ -170,10 +170,17 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
       fc.integer({ min: 0, max: 4 }),
       fc.integer({ min: 0, max: 4 }),
       fc.shuffledSubarray([1, 2, 3, 4, 5], { minLength: 1, maxLength: 4 }),
+      fc.option(fc.shuffledSubarray([1, 2, 3, 4, 5], { minLength: 1, maxLength: 3 })),
     )
-    .map(([bucket, expect, ids]) =>
-      edict(bucket, expect, ids[0] as number, ids.slice(1, 3), ids.slice(3)),
-    ),
+    .map(([bucket, expect, ids, to]): Command => {
+      const c = edict(bucket, expect, ids[0] as number, ids.slice(1, 3), ids.slice(3));
+      if (to === null) return c;
+      const [leader, ...followers] = to.map(n);
+      return {
+        ...c,
+        target: { leader: leader as NodeId, followers: followers.sort((a, b) => a - b) },
+      } as Command;
+    }),
   fc.record({
     kind: fc.constant('caught-up' as const),
     bucket: fc.integer({ min: 0, max: 4 }),
@@ -389,5 +396,53 @@ describe('directory: a node that lost its data', () => {
       false,
       'a member without its data cannot lead',
     );
+  });
+});
+
+describe('directory: a move records its target', () => {
+  const target = { leader: n(1), followers: [n(2), n(4)] };
+  test('an edict with a target records it; the next edict without one clears it', () => {
+    const d = cluster();
+    assert.ok(d.apply(edict(0, 0, 1, [2, 3])).applied);
+    assert.equal(d.government(0)?.target, null);
+    assert.ok(d.apply({ ...edict(0, 1, 1, [2, 3], [4]), target } as Command).applied);
+    assert.deepEqual(d.government(0)?.target, target);
+    const again = Directory.decode(d.encode());
+    assert.ok(again.ok);
+    assert.deepEqual(again.value.encode(), d.encode());
+    assert.ok(d.apply(edict(0, 2, 1, [2])).applied);
+    assert.equal(d.government(0)?.target, null);
+  });
+
+  test('a snapshot from before targets decodes with none, and re-encodes like the log', () => {
+    const d = cluster();
+    assert.ok(d.apply(edict(0, 0, 1, [2, 3])).applied);
+    const raw = JSON.parse(new TextDecoder().decode(d.encode())) as { buckets: object[] };
+    raw.buckets = raw.buckets.map((g) => {
+      const { target: _omit, ...rest } = g as { target: unknown };
+      return rest;
+    });
+    const old = Directory.decode(new TextEncoder().encode(JSON.stringify(raw)));
+    assert.ok(old.ok);
+    assert.deepEqual(old.value.encode(), d.encode());
+  });
+
+  test('a malformed target is refused in a command and in a snapshot', () => {
+    for (const bad of [
+      { leader: 0, followers: [] },
+      { leader: 1, followers: [1, 2] },
+      { leader: 1, followers: [3, 2] },
+      { leader: 1 },
+    ]) {
+      const bytes = encodeCommand({ ...edict(0, 0, 1, [2, 3]), target: bad } as unknown as Command);
+      const result = decodeCommand(bytes);
+      assert.equal(result.ok, false, JSON.stringify(bad));
+      const d = cluster();
+      assert.ok(d.apply(edict(0, 0, 1, [2, 3])).applied);
+      const raw = JSON.parse(new TextDecoder().decode(d.encode())) as { buckets: object[] };
+      raw.buckets = raw.buckets.map((g) => ({ ...g, target: bad }));
+      const snapshot = Directory.decode(new TextEncoder().encode(JSON.stringify(raw)));
+      assert.equal(snapshot.ok, false, JSON.stringify(bad));
+    }
   });
 });
