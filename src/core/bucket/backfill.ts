@@ -4,8 +4,10 @@
  *
  * Sequence (docs/bucket-replication.md):
  * 1. The leader takes an image of its state machine at its applied position `base` and streams it
- *    in chunks of keys, one chunk in flight, each acknowledged with the next offset expected
- *    (`snapshot-ack`); a chunk not acknowledged within `resendTicks` is sent again.
+ *    in chunks of keys (at most `snapshotChunkItemsMax` keys and `snapshotChunkBytesMax` bytes, but
+ *    at least one key whatever its size), one chunk in flight, each acknowledged with the next
+ *    offset expected (`snapshot-ack`); a chunk not acknowledged within `resendTicks` is sent again.
+ *    The sessions ride on the last chunk, or follow in a chunk of their own when they do not fit.
  * 2. Meanwhile the leader keeps sending the entries after `base` as usual. The member buffers them
  *    (bounded) instead of rejecting them: they are the leader's log in this epoch, so they continue
  *    the image exactly.
@@ -25,13 +27,23 @@ import type {
   SnapshotAckMessage,
   SnapshotChunkMessage,
   SnapshotImage,
+  SnapshotItem,
 } from './types.js';
+import { sessionsBytes, snapshotItemBytes } from './wire-size.js';
+
+/** How much one chunk may carry: keys, and bytes (wire-size.ts); always at least one key. */
+export interface ChunkLimits {
+  readonly itemsMax: number;
+  readonly bytesMax: number;
+}
 
 /** The leader's side of one transfer to one member. */
 export class SnapshotSender {
   /** Items the member has acknowledged. */
   private acked = 0;
   private sentTick: number;
+  /** What the image's sessions add to the last chunk. */
+  private readonly sessionsBytes: number;
 
   constructor(
     readonly bucket: BucketId,
@@ -39,11 +51,13 @@ export class SnapshotSender {
     /** Distinguishes transfers within an epoch. */
     readonly id: number,
     readonly image: SnapshotImage,
-    private readonly chunkItemsMax: number,
+    private readonly limits: ChunkLimits,
     now: number,
   ) {
-    assert(chunkItemsMax > 0, 'a chunk carries at least one key');
+    assert(limits.itemsMax > 0, 'a chunk carries at least one key');
+    assert(limits.bytesMax > 0, 'a chunk has room for at least one key');
     this.sentTick = now;
+    this.sessionsBytes = sessionsBytes(image.sessions);
   }
 
   get baseIndex(): LogIndex {
@@ -53,8 +67,12 @@ export class SnapshotSender {
   /** The chunk the member waits for next. */
   chunk(now: number): SnapshotChunkMessage {
     this.sentTick = now;
-    const items = this.image.items.slice(this.acked, this.acked + this.chunkItemsMax);
-    const done = this.acked + items.length >= this.image.items.length;
+    const { items, bytes } = this.nextItems();
+    // The sessions ride on the last chunk; when they do not fit beside its keys, a chunk of their
+    // own follows (no keys, `done`).
+    const done =
+      this.acked + items.length >= this.image.items.length &&
+      (items.length === 0 || bytes + this.sessionsBytes <= this.limits.bytesMax);
     return {
       type: 'snapshot-chunk',
       bucket: this.bucket,
@@ -67,6 +85,24 @@ export class SnapshotSender {
       sessionFloor: this.image.sessionFloor,
       done,
     };
+  }
+
+  /**
+   * The keys of the next chunk from `acked` on: at most `itemsMax` of them and `bytesMax` bytes,
+   * but at least one key while any is left, whatever its size.
+   */
+  private nextItems(): { items: SnapshotItem[]; bytes: number } {
+    const all = this.image.items;
+    const items: SnapshotItem[] = [];
+    let bytes = 0;
+    for (let i = this.acked; i < all.length && items.length < this.limits.itemsMax; i++) {
+      const item = all[i] as SnapshotItem;
+      const size = snapshotItemBytes(item);
+      if (items.length > 0 && bytes + size > this.limits.bytesMax) break;
+      items.push(item);
+      bytes += size;
+    }
+    return { items, bytes };
   }
 
   /**

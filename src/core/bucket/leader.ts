@@ -25,6 +25,7 @@ import { SnapshotSender } from './backfill.js';
 import { LeaderLease } from './lease.js';
 import { PeerProgress } from './progress.js';
 import type { ReplicaCore } from './replica-core.js';
+import { entryBytes } from './wire-size.js';
 import type {
   AppendAckMessage,
   AppliedEntry,
@@ -217,17 +218,62 @@ export class LeaderState {
     });
   }
 
-  /** Streams entries the member has not been sent yet, within the pipeline window. */
+  /**
+   * Streams entries the member has not been sent yet, within the pipeline window: at most
+   * `pipelineEntriesMax` entries and `pipelineBytesMax` bytes beyond what it acknowledged — but
+   * one entry whatever its size when nothing is in flight, so that a maximal value still goes.
+   */
   private sendPending(p: PeerProgress): void {
     if (p.mode === 'probe') return; // probes go out with heartbeats
     const { log, options } = this.core;
+    let inFlight = this.bytesInFlight(p);
     while (p.next <= log.lastIndex) {
       const room = p.window(options.pipelineEntriesMax);
       if (room === 0) return;
-      const entries = log.slice(p.next, Math.min(options.appendEntriesMax, room));
+      const bytesRoom = inFlight === 0 ? Infinity : options.pipelineBytesMax - inFlight;
+      const { entries, bytes } = this.batch(
+        p.next,
+        Math.min(options.appendEntriesMax, room),
+        bytesRoom,
+      );
+      if (entries.length === 0) return;
       this.sendAppend(p.node, p.next - 1, entries);
       p.next = logIndex(p.next + entries.length);
+      inFlight += bytes;
     }
+  }
+
+  /** Bytes of the entries sent to `p` and not acknowledged (those its window counts). */
+  private bytesInFlight(p: PeerProgress): number {
+    const from = Math.max(p.windowStart, this.core.log.baseIndex) + 1;
+    if (p.next <= from) return 0;
+    let bytes = 0;
+    for (const e of this.core.log.slice(from, p.next - from)) bytes += entryBytes(e);
+    return bytes;
+  }
+
+  /**
+   * Entries from `from` on for one append: at most `countMax` of them, `appendBytesMax` bytes
+   * (wire-size.ts) and `roomBytes` (what the pipeline has left). The first entry needs only to fit
+   * the room, so one larger than `appendBytesMax` goes, alone; with nothing in flight the room is
+   * unbounded, so that a maximal value always goes.
+   */
+  private batch(
+    from: number,
+    countMax: number,
+    roomBytes: number,
+  ): { entries: LogEntry[]; bytes: number } {
+    const candidates = this.core.log.slice(from, countMax);
+    const budget = Math.min(this.core.options.appendBytesMax, roomBytes);
+    let bytes = 0;
+    let count = 0;
+    for (const e of candidates) {
+      const size = entryBytes(e);
+      if (bytes + size > (count === 0 ? roomBytes : budget)) break;
+      bytes += size;
+      count += 1;
+    }
+    return { entries: candidates.slice(0, count), bytes };
   }
 
   /** One heartbeat to one member: renews the lease, carries the commit index, resends if stuck. */
@@ -241,7 +287,11 @@ export class LeaderState {
       }
       case 'probe':
         if (p.next - 1 < log.baseIndex) return this.startSnapshot(p);
-        return this.sendAppend(p.node, p.next - 1, log.slice(p.next, options.appendEntriesMax));
+        return this.sendAppend(
+          p.node,
+          p.next - 1,
+          this.batch(p.next, options.appendEntriesMax, Infinity).entries,
+        );
       case 'replicate':
         if (p.match < log.baseIndex) return this.startSnapshot(p);
         if (p.next > p.match + 1 && now - p.progressTick >= options.resendTicks) {
@@ -293,7 +343,10 @@ export class LeaderState {
       this.epoch,
       this.snapshots,
       image,
-      core.options.snapshotChunkItemsMax,
+      {
+        itemsMax: core.options.snapshotChunkItemsMax,
+        bytesMax: core.options.snapshotChunkBytesMax,
+      },
       core.now,
     );
     p.startSnapshot(sender);

@@ -4,6 +4,8 @@
  * server ticks every 10 ms; so does the simulator's SimHost).
  */
 import { assert } from '../lib/assert.js';
+import { VALUE_BYTES_MAX } from '../lib/limits.js';
+import { BUCKET_FRAME_BYTES_MAX, sessionsBytesMax } from './wire-size.js';
 
 /** The planted bugs a replica knows. Production code never sets any. */
 export const bucketBugs = ['bucket-no-epoch-fence', 'bucket-ack-before-all'] as const;
@@ -28,8 +30,22 @@ export interface ReplicaOptions {
   readonly resendTicks: number;
   /** Entries in one append message: bounds a message (and a follower's fsync batch). */
   readonly appendEntriesMax: number;
+  /**
+   * Bytes of entries in one append message (wire-size.ts estimates), at least one entry whatever
+   * its size: `appendEntriesMax` alone lets 64 values of up to 16 MiB make one message, far over
+   * the frame limit, which the transport refuses on every resend. At most `VALUE_BYTES_MAX`, so
+   * a batch always fits a frame.
+   */
+  readonly appendBytesMax: number;
   /** Entries sent to a peer beyond what it acknowledged (the pipeline window). */
   readonly pipelineEntriesMax: number;
+  /**
+   * Bytes of entries sent to a peer beyond what it acknowledged, at least one entry: bounds what
+   * one peer's connection is handed per round trip, so that large values queue in the replica (and
+   * go as acknowledgements come back) rather than being encoded and refused by a full outbound
+   * queue (4 MiB per connection, src/net/options.ts). At least `appendBytesMax`.
+   */
+  readonly pipelineBytesMax: number;
   /** Entries appended but not yet committed, beyond which new writes get `BUSY`. */
   readonly uncommittedEntriesMax: number;
   /** Requests a replica holds while it cannot serve them (activating, paused, leaderless). */
@@ -59,6 +75,14 @@ export interface ReplicaOptions {
   readonly sessionResultsTotalMax: number;
   /** Keys in one snapshot chunk. */
   readonly snapshotChunkItemsMax: number;
+  /**
+   * Bytes of keys and values in one snapshot chunk (wire-size.ts estimates), at least one key
+   * whatever its size; the last chunk's sessions count too (they go alone in a chunk of their own
+   * when they do not fit with the last keys). Without it a backfill of a bucket holding a few
+   * MiB-sized values builds a chunk over the frame limit and never finishes. At most
+   * `VALUE_BYTES_MAX`.
+   */
+  readonly snapshotChunkBytesMax: number;
   /** Entries a backfilling member buffers while its snapshot arrives; newer ones are resent later. */
   readonly backfillBufferEntriesMax: number;
   /** Ticks between the leader's repeated reports (`activated`, `caught-up`) to the conductor. */
@@ -73,7 +97,12 @@ export const defaultReplicaOptions: ReplicaOptions = {
   heartbeatTicks: 3,
   resendTicks: 6,
   appendEntriesMax: 64,
+  // 1 MiB: small writes are bounded by the count (64 entries of 16 KiB), while a follower's batch
+  // of large values still makes several messages that share a peer's connection with other buckets.
+  appendBytesMax: 1024 * 1024,
   pipelineEntriesMax: 256,
+  // The transport's outbound queue per connection: more in flight to one peer would be refused.
+  pipelineBytesMax: 4 * 1024 * 1024,
   uncommittedEntriesMax: 1024,
   backlogMax: 256,
   backlogTicksMax: 60,
@@ -84,6 +113,8 @@ export const defaultReplicaOptions: ReplicaOptions = {
   sessionResultsMax: 1024,
   sessionResultsTotalMax: 65536,
   snapshotChunkItemsMax: 64,
+  // As appendBytesMax: one chunk in flight per transfer, resent whole when lost.
+  snapshotChunkBytesMax: 1024 * 1024,
   backfillBufferEntriesMax: 1024,
   reportTicks: 10,
   bugs: new Set(),
@@ -108,7 +139,9 @@ export function validateReplicaOptions(options: ReplicaOptions): ReplicaOptions 
     'heartbeatTicks',
     'resendTicks',
     'appendEntriesMax',
+    'appendBytesMax',
     'pipelineEntriesMax',
+    'pipelineBytesMax',
     'uncommittedEntriesMax',
     'backlogMax',
     'backlogTicksMax',
@@ -118,6 +151,7 @@ export function validateReplicaOptions(options: ReplicaOptions): ReplicaOptions 
     'sessionResultsMax',
     'sessionResultsTotalMax',
     'snapshotChunkItemsMax',
+    'snapshotChunkBytesMax',
     'backfillBufferEntriesMax',
     'reportTicks',
   ];
@@ -129,6 +163,12 @@ export function validateReplicaOptions(options: ReplicaOptions): ReplicaOptions 
   assert(options.hopsMax >= 0, 'hopsMax must not be negative');
   assert(options.clockDriftMax >= 0 && options.clockDriftMax < 0.5, 'clockDriftMax in [0, 0.5)');
   assert(options.appendEntriesMax <= options.pipelineEntriesMax, 'a batch fits in the pipeline');
+  assert(options.appendBytesMax <= options.pipelineBytesMax, 'a batch fits in the pipeline bytes');
+  assert(options.appendBytesMax <= VALUE_BYTES_MAX, 'an append batch fits a frame');
+  assert(options.snapshotChunkBytesMax <= VALUE_BYTES_MAX, 'a snapshot chunk fits a frame');
+  // The last chunk may carry every session alone: it must fit a frame too.
+  const sessions = sessionsBytesMax(options.sessionsMax, options.sessionResultsTotalMax);
+  assert(sessions <= BUCKET_FRAME_BYTES_MAX - 1024, 'every session fits one chunk');
   assert(
     options.sessionResultsMax <= options.sessionResultsTotalMax,
     'sessionResultsTotalMax holds one full session',

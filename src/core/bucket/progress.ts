@@ -69,10 +69,13 @@ export class PeerProgress {
     this.next = logIndex(sender.baseIndex + 1);
   }
 
+  /** The index after which the pipeline window starts: what the member is known to hold. */
+  get windowStart(): LogIndex {
+    return this.mode === 'snapshot' && this.sender !== null ? this.sender.baseIndex : this.match;
+  }
+
   /** Entries that may still be sent before the pipeline is full. */
   window(pipelineEntriesMax: number): number {
-    const from =
-      this.mode === 'snapshot' && this.sender !== null ? this.sender.baseIndex : this.match;
-    return Math.max(0, pipelineEntriesMax - (this.next - 1 - from));
+    return Math.max(0, pipelineEntriesMax - (this.next - 1 - this.windowStart));
   }
 }
