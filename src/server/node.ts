@@ -455,8 +455,20 @@ export class NodeServer {
     if (connection === null) return; // lost; the protocols above retransmit
     try {
       connection.send(NODE_MESSAGE_TYPE, { from: this.id, address: this.advertised, message });
-    } catch {
-      // QUEUE_FULL or closing: dropped like a lost packet.
+    } catch (error) {
+      // QUEUE_FULL or closing: dropped like a lost packet; the protocols above resend.
+      if (
+        error instanceof EdictError &&
+        (error.code === 'QUEUE_FULL' || error.code === 'UNAVAILABLE')
+      ) {
+        return;
+      }
+      // Anything else (FRAME_TOO_LARGE, BAD_REQUEST) fails again on every resend, so whatever the
+      // message carries would never arrive: a bug of its sender, said loudly, never dropped quietly.
+      this.config.logger.error(
+        { error, to: address, type: message.t },
+        'a node message cannot be sent: it would fail on every resend',
+      );
     }
   }
 

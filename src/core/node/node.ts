@@ -43,6 +43,7 @@ import type { Prng } from '../lib/prng.js';
 import { Raft } from '../raft/raft.js';
 import type { Entry, PersistentState, Ready as RaftReady, Snapshot } from '../raft/types.js';
 import { MetaDuties } from './meta.js';
+import { splitBundle } from './bundle.js';
 import type {
   Destination,
   KvErrorCode,
@@ -148,7 +149,7 @@ export class NodeCore {
   private readonly founding: NodeInit['founding'];
   private now = 0;
   private outbox: NodeOutbound[] = [];
-  /** Bucket messages of the Ready being cut, by peer (one `bucket` message each). */
+  /** Bucket messages of the Ready being cut, by peer (`bucket` messages that fit a frame each). */
   private readonly bucketBatches = new Map<NodeId, BucketMessage[]>();
   private replies: { handle: number; reply: KvReply }[] = [];
   private compactPending: Snapshot | null = null;
@@ -288,7 +289,9 @@ export class NodeCore {
     }
     this.dirty.clear();
     for (const { bucket, ready } of buckets) this.collect(bucket, ready);
-    for (const [to, ms] of this.bucketBatches) this.send(to, { t: 'bucket', ms });
+    for (const [to, ms] of this.bucketBatches) {
+      for (const part of splitBundle(ms)) this.send(to, { t: 'bucket', ms: part });
+    }
     this.bucketBatches.clear();
     if (raft !== null) {
       for (const m of raft.messages) this.outbox.push({ to: m.to, message: { t: 'raft', m } });
