@@ -61,7 +61,11 @@ export function registerKvCommands(program: Command): void {
       const bytes = new Uint8Array(await res.arrayBuffer());
       if (options.json)
         out(JSON.stringify({ key, ...describeValue(bytes), version: versionOf(res) }));
-      else process.stdout.write(bytes);
+      else {
+        process.stdout.write(bytes);
+        // The value's bytes exactly when piped; on a terminal, the prompt starts on a new line.
+        if (process.stdout.isTTY && bytes.at(-1) !== 0x0a) process.stdout.write('\n');
+      }
     },
   );
 
