@@ -252,6 +252,9 @@ interface NodeFigures {
   readonly rssPeakMoveMiB: number;
   readonly rssEndMiB: number;
   readonly diskEndMiB: number;
+  /** The longest event-loop stall the node reported (its `/metrics`), in ms, per phase. */
+  readonly lagMaxBaselineMs: number;
+  readonly lagMaxMoveMs: number;
 }
 
 interface Progress {
@@ -264,6 +267,15 @@ interface Progress {
   readonly newLeaders: number;
   readonly newDiskMiB: number;
   readonly newRssMiB: number;
+  /** Nodes whose state is not `active`, as `id:state`. */
+  readonly notActive: readonly string[];
+}
+
+/** `nodejs_eventloop_lag_max_seconds` of a node's `/metrics` (the largest since the last scrape). */
+async function eventLoopLagMax(address: string): Promise<number> {
+  const answer = await getText(`http://${address}/metrics`, 2_000);
+  const m = /^nodejs_eventloop_lag_max_seconds ([0-9.e+-]+)$/m.exec(answer?.text ?? '');
+  return m === null ? NaN : Number(m[1]);
 }
 
 export async function main(args: string[]): Promise<void> {
@@ -331,6 +343,19 @@ export async function main(args: string[]): Promise<void> {
   let failure: string | null = null;
   let joinServeMs = NaN;
   const progress: Progress[] = [];
+  /** Seconds after the join at which the new node went from some replicas to none. */
+  const newNodeEmptied: number[] = [];
+  /** The largest event-loop stall each node reported, per scrape of its metrics (every 1 s). */
+  const lags: Array<{ t: number; lagS: number[] }> = [];
+  let scraping = false;
+  const scrape = (): void => {
+    if (scraping || cluster === null) return;
+    scraping = true;
+    const t = performance.now();
+    void Promise.all(cluster.endpoints.map((e) => eventLoopLagMax(e)))
+      .then((lagS) => lags.push({ t, lagS }))
+      .finally(() => (scraping = false));
+  };
   let finalStatus: StatusBody | null = null;
   let finalMap: MapBody | null = null;
   let diskBeforeJoin: number[] = [];
@@ -342,7 +367,10 @@ export async function main(args: string[]): Promise<void> {
     log(`starting 3 nodes (${o.buckets} buckets)`);
     cluster = await startEdict(3, Math.min(60_000, left()), undefined, o.buckets);
     const c = cluster;
-    sampler = setInterval(sampleNow, 1_000);
+    sampler = setInterval(() => {
+      sampleNow();
+      scrape();
+    }, 1_000);
     sampleNow();
     const http0 = c.endpoints[0] as string;
     const clientEndpoints = [...c.clientEndpoints];
@@ -441,7 +469,15 @@ export async function main(args: string[]): Promise<void> {
         newLeaders: mine?.leaders ?? 0,
         newDiskMiB: round(disk / 2 ** 20, 1),
         newRssMiB: round(rss / 2 ** 20, 1),
+        notActive: (status?.nodes ?? [])
+          .filter((n) => n.state !== 'active')
+          .map((n) => `${n.id}:${n.state}`),
       };
+      const previous = progress[progress.length - 1];
+      if (previous !== undefined && previous.newReplicas > 0 && p.newReplicas === 0) {
+        newNodeEmptied.push(p.t);
+        log(`  t=${p.t} s node 4 lost all ${previous.newReplicas} of its replicas at once`);
+      }
       progress.push(p);
       if (now - lastLog >= 5_000) {
         lastLog = now;
@@ -597,13 +633,19 @@ export async function main(args: string[]): Promise<void> {
     count(FG_PREFIX, fgPreload?.ops === o.fgKeys ? o.fgKeys : 0, FG_VALUE_BYTES);
   }
   const newDisk = diskEnd[3] ?? NaN;
-  // The transfer proper: from the first second the new node's disk grew past 1 % of its final
-  // size to the first it reached 99 %.
-  const finalDiskMiB = progress[progress.length - 1]?.newDiskMiB ?? NaN;
-  const first = progress.find((p) => p.newDiskMiB >= 0.01 * finalDiskMiB);
-  const last = progress.find((p) => p.newDiskMiB >= 0.99 * finalDiskMiB);
-  const transferSeconds =
-    first !== undefined && last !== undefined && last.t > first.t ? last.t - first.t : NaN;
+  // The transfer proper: the time during which the new node's disk grew (the sum of the polling
+  // intervals, about 250 ms each, at whose end it held more than at their start), and the growth
+  // over that time. Pauses in the move (no backfill running) do not count.
+  let transferSeconds = 0;
+  let transferBytes = 0;
+  for (let k = 1; k < progress.length; k += 1) {
+    const a = progress[k - 1] as Progress;
+    const b = progress[k] as Progress;
+    if (b.newDiskMiB > a.newDiskMiB) {
+      transferSeconds += b.t - a.t;
+      transferBytes += (b.newDiskMiB - a.newDiskMiB) * 2 ** 20;
+    }
+  }
 
   const procAt = (t: number | undefined, i: number): ProcSample | null =>
     nearest(t)?.procs[i] ?? null;
@@ -623,6 +665,15 @@ export async function main(args: string[]): Promise<void> {
     return round(peak / 2 ** 20, 0);
   };
   const mib = (p: ProcSample | null): number => round((p?.rssBytes ?? NaN) / 2 ** 20, 0);
+  const lagMaxMs = (i: number, from?: number, to?: number): number => {
+    let max = NaN;
+    for (const l of lags) {
+      if (from === undefined || to === undefined || l.t < from || l.t > to + 1_000) continue;
+      const x = l.lagS[i] ?? NaN;
+      if (!(max >= x)) max = x;
+    }
+    return round(max * 1_000, 0);
+  };
   const servers = cluster?.servers ?? [];
   const nodes: NodeFigures[] = servers.map((s, i) => ({
     name: s.name,
@@ -635,6 +686,8 @@ export async function main(args: string[]): Promise<void> {
     rssBeforeJoinMiB: mib(procAt(marks.baselineEnd, i)),
     rssPeakMoveMiB: rssPeak(i, marks.join, marks.moveEnd),
     rssEndMiB: mib(procAt(marks.end, i)),
+    lagMaxBaselineMs: i >= 3 ? NaN : lagMaxMs(i, marks.baselineStart, marks.baselineEnd),
+    lagMaxMoveMs: lagMaxMs(i, marks.join, marks.moveEnd),
     diskEndMiB: round((diskEnd[i] ?? NaN) / 2 ** 20, 0),
   }));
   const loadH = load === null ? null : Histogram.from(load.histogram);
@@ -685,7 +738,8 @@ export async function main(args: string[]): Promise<void> {
       diskMiB: round(newDisk / 2 ** 20, 1),
       diskMBps: round(newDisk / 1e6 / moveSeconds, 1),
       transferSeconds: round(transferSeconds, 1),
-      transferMBps: round(newDisk / 1e6 / transferSeconds, 1),
+      transferMBps: round(transferBytes / 1e6 / transferSeconds, 1),
+      newNodeEmptiedAtS: newNodeEmptied,
       diskBeforeJoinMiB: diskBeforeJoin.map((b) => round(b / 2 ** 20, 0)),
     },
     foreground,
@@ -768,6 +822,7 @@ type Report = {
     diskMBps: number;
     transferSeconds: number;
     transferMBps: number;
+    newNodeEmptiedAtS: readonly number[];
   };
   readonly foreground: { baseline: Phase; move: Phase; after: Phase | null };
   readonly nodes: readonly NodeFigures[];
@@ -814,7 +869,14 @@ function printReport(r: Report): void {
         [
           'moved, on disk (node 4 bucket log)',
           `${fmt(r.moved.diskMiB)} MiB: ${fmt(r.moved.diskMBps)} MB/s over the move, ` +
-            `${fmt(r.moved.transferMBps)} MB/s over the ${fmt(r.moved.transferSeconds)} s it grew in`,
+            `${fmt(r.moved.transferMBps)} MB/s over the ${fmt(r.moved.transferSeconds)} s in which it grew`,
+        ],
+        [
+          'node 4 lost all its replicas at once',
+          r.moved.newNodeEmptiedAtS.length === 0
+            ? 'never'
+            : `${r.moved.newNodeEmptiedAtS.length} times, at ` +
+              `${r.moved.newNodeEmptiedAtS.map((t) => `${fmt(t)} s`).join(', ')} after its start`,
         ],
         ['lowest MemAvailable on the machine', `${fmt(r.memAvailableLowMiB)} MiB`],
       ],
@@ -857,6 +919,7 @@ function printReport(r: Report): void {
         'RSS peak in move',
         'RSS end',
         'disk end',
+        'loop stall max ms: baseline / move',
       ],
       r.nodes.map((n) => [
         n.name,
@@ -868,6 +931,7 @@ function printReport(r: Report): void {
         fmt(n.rssPeakMoveMiB),
         fmt(n.rssEndMiB),
         fmt(n.diskEndMiB),
+        `${fmt(n.lagMaxBaselineMs)} / ${fmt(n.lagMaxMoveMs)}`,
       ]),
     ),
   );
