@@ -28,6 +28,7 @@
  * changed. A failure or stall prints the last lines of each node's log. Every process started is
  * stopped by PID (SIGTERM, then SIGKILL), on Ctrl-C too; all traffic goes to 127.0.0.1.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { bucketOf } from '../src/core/directory/routing.js';
@@ -156,6 +157,17 @@ function diskBytes(dir: string): number {
   return total;
 }
 
+/**
+ * The code the nodes ran: the commit, and whether src/ had uncommitted changes when the run began
+ * (the nodes run the working tree).
+ */
+function codeVersion(): string {
+  const git = (...args: string[]): string =>
+    spawnSync('git', args, { encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+  const commit = git('rev-parse', '--short', 'HEAD') || '?';
+  return git('status', '--porcelain', '--', 'src') === '' ? commit : `${commit} + uncommitted src/`;
+}
+
 /** MemAvailable of /proc/meminfo, in bytes (NaN when unreadable). */
 function memAvailable(): number {
   try {
@@ -280,6 +292,7 @@ async function eventLoopLagMax(address: string): Promise<number> {
 
 export async function main(args: string[]): Promise<void> {
   const o = parse(args);
+  const code = codeVersion();
   const started = performance.now();
   const deadline = started + o.timeoutS * 1_000;
   const left = (): number => deadline - performance.now();
@@ -696,6 +709,7 @@ export async function main(args: string[]): Promise<void> {
   const report = {
     benchmark: 'rebalance',
     at: new Date().toISOString(),
+    code,
     ok: converged && failure === null,
     failure,
     config: {
@@ -795,6 +809,7 @@ type Report = {
   readonly ok: boolean;
   readonly failure: string | null;
   readonly at: string;
+  readonly code: string;
   readonly config: { dataMiB: number; valueKiB: number; dataKeys: number; buckets: number };
   readonly load: {
     keys: number;
@@ -834,7 +849,8 @@ function printReport(r: Report): void {
   const mine = r.join.finalStatus?.nodes.find((n) => n.id === 4);
   out.push(
     `\nrebalance, ${r.at}: ${r.config.dataMiB} MiB in ${r.config.dataKeys} values of ` +
-      `${r.config.valueKiB} KiB, ${r.config.buckets} buckets × 3 replicas, 3 nodes + 1 joining\n`,
+      `${r.config.valueKiB} KiB, ${r.config.buckets} buckets × 3 replicas, 3 nodes + 1 joining; ` +
+      `code ${r.code}\n`,
   );
   out.push(
     markdown(
