@@ -26,6 +26,7 @@ import path from 'node:path';
 import { Registry, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { StoredBucket } from '../core/bucket/store.js';
 import { nodeId, type NodeId } from '../core/lib/ids.js';
+import { FRAME_BYTES_MAX } from '../core/lib/limits.js';
 import { Prng } from '../core/lib/prng.js';
 import {
   NodeCore,
@@ -50,6 +51,17 @@ import { createClientProtocolHandler, isClientRequestType } from './client-proto
 import { createHttpApi } from './http-api.js';
 import { NodeKvService } from './node-kv-service.js';
 import { validateNodeMessage } from './node-messages.js';
+
+/**
+ * Connections to other nodes. Their outbound queue holds one maximal frame besides the ordinary
+ * 4 MiB: with the default bound a frame larger than 4 MiB (an append or chunk with one large
+ * value) is accepted only into an empty queue, and while it drains every other message to that
+ * peer — heartbeats, acknowledgements, Raft — would be refused and dropped.
+ */
+const NODE_PEER_OPTIONS = {
+  ...defaultPeerOptions,
+  outboundBytesMax: defaultPeerOptions.outboundBytesMax + FRAME_BYTES_MAX,
+};
 
 export interface HostPort {
   readonly host: string;
@@ -446,7 +458,7 @@ export class NodeServer {
       const { host, port } = parseHostPort(address);
       peer = new Peer(
         { logger: this.config.logger },
-        { localId: `node-${this.config.id}`, options: { ...defaultPeerOptions, host, port } },
+        { localId: `node-${this.config.id}`, options: { ...NODE_PEER_OPTIONS, host, port } },
       );
       this.peers.set(address, peer);
       peer.start();

@@ -238,9 +238,24 @@ export class LeaderState {
       );
       if (entries.length === 0) return;
       this.sendAppend(p.node, p.next - 1, entries);
+      p.sentTick = this.core.now;
       p.next = logIndex(p.next + entries.length);
       inFlight += bytes;
     }
+  }
+
+  /**
+   * Whether what is in flight to `p` is due to be resent: after `resendTicks` without an
+   * acknowledgement. With a full `pipelineBytesMax` or more in flight, the wait is `resendTicks`
+   * longer for each, and counts from the last copy sent too: moving and persisting 16 MiB takes
+   * longer than a tick or two, and resending it at every heartbeat would only load the link and
+   * the member with copies of what is still on its way.
+   */
+  private resendDue(p: PeerProgress): boolean {
+    const { now, options } = this.core;
+    const full = Math.floor(this.bytesInFlight(p) / options.pipelineBytesMax);
+    if (full === 0) return now - p.progressTick >= options.resendTicks;
+    return now - Math.max(p.progressTick, p.sentTick) >= options.resendTicks * (1 + full);
   }
 
   /** Bytes of the entries sent to `p` and not acknowledged (those its window counts). */
@@ -294,7 +309,7 @@ export class LeaderState {
         );
       case 'replicate':
         if (p.match < log.baseIndex) return this.startSnapshot(p);
-        if (p.next > p.match + 1 && now - p.progressTick >= options.resendTicks) {
+        if (p.next > p.match + 1 && this.resendDue(p)) {
           p.next = logIndex(p.match + 1); // nothing acknowledged for a while: resend
         }
         if (p.next === p.match + 1 && p.next <= log.lastIndex) return this.sendPending(p);

@@ -23,6 +23,8 @@ export class PeerProgress {
   mode: ProgressMode = 'probe';
   /** The tick at which `match` last grew (or the progress began). */
   progressTick: number;
+  /** The tick at which entries were last streamed to the member. */
+  sentTick: number;
   /** The transfer under way in `snapshot` mode. */
   sender: SnapshotSender | null = null;
   /** Whether `caught-up` has been reported for this learner in this epoch. */
@@ -38,6 +40,7 @@ export class PeerProgress {
     assert(next >= 1, 'the next index to send is at least 1');
     this.next = next;
     this.progressTick = now;
+    this.sentTick = now;
   }
 
   /** The member acknowledged that its log matches through `match`. */

@@ -123,6 +123,35 @@ describe('append batches', () => {
   });
 });
 
+describe('resends', () => {
+  test('a large entry in flight is resent less often than a small one', () => {
+    const options: ReplicaOptions = {
+      ...defaultReplicaOptions,
+      appendBytesMax: 50 * KiB,
+      pipelineBytesMax: 100 * KiB,
+    };
+    const resends = (bytes: number): number => {
+      const c = new Cluster([1, 2], options);
+      c.start(gov(1, 1, [2]));
+      c.wire = [];
+      proposeAll(c, 1, 100, [bytes]);
+      let sent = 0;
+      // The member never answers: count the copies the leader sends in 60 ticks.
+      for (let t = 0; t < 60; t++) {
+        sent += appendsOn(c.wire, 2).filter((m) => m.entries.length > 0).length;
+        c.wire = [];
+        c.replica(1).tick();
+        c.flush(1);
+      }
+      return sent;
+    };
+    const small = resends(1 * KiB);
+    const large = resends(250 * KiB); // two full pipelines in flight: every third resend
+    assert.ok(small >= 9, `${small} copies of a small entry`);
+    assert.ok(large * 2 < small, `${large} copies of a large entry, ${small} of a small one`);
+  });
+});
+
 describe('snapshot chunks', () => {
   test('a chunk carries at most snapshotChunkBytesMax of keys; a larger key goes alone', () => {
     const options: ReplicaOptions = {
