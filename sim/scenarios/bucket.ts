@@ -84,6 +84,10 @@ function build(run: ScenarioRun): Cluster {
     ...defaultReplicaOptions,
     ...sessions,
     snapshotChunkItemsMax: 1,
+    // A tiny in-memory log, compacted all the time: members that fall behind get snapshots.
+    logRetainEntries: 2,
+    logRetainBytes: 512,
+    logLaggardBytesMax: 4096,
     bugs,
   };
   // The leases assume the hosts' drift bound: keep them in step.

@@ -83,7 +83,14 @@ function build(run: ScenarioRun): World {
   const crashPrng = sim.prng.fork();
   const nodePrng = sim.prng.fork();
   const bugs = new Set(run.bug === null ? [] : [run.bug as NodeBug]);
-  const options = { ...defaultNodeOptions, bugs };
+  // Bucket logs compacted to a few entries, so that lagging and returning members get snapshots.
+  const replica = {
+    ...defaultNodeOptions.replica,
+    logRetainEntries: 8,
+    logRetainBytes: 2048,
+    logLaggardBytesMax: 16 * 1024,
+  };
+  const options = { ...defaultNodeOptions, replica, bugs };
   const hostOptions = { ...defaultSimHostOptions, maxDrift: options.replica.clockDriftMax };
   const checkers = Array.from({ length: BUCKETS }, () => new BucketChecker([]));
   const observer: ClusterObserver = {

@@ -226,6 +226,8 @@ export class LeaderState {
   private sendPending(p: PeerProgress): void {
     if (p.mode === 'probe') return; // probes go out with heartbeats
     const { log, options } = this.core;
+    // Compacted past what it acknowledged: its next heartbeat starts a snapshot.
+    if (p.next - 1 < log.baseIndex) return;
     let inFlight = this.bytesInFlight(p);
     while (p.next <= log.lastIndex) {
       const room = p.window(options.pipelineEntriesMax);
@@ -297,6 +299,8 @@ export class LeaderState {
     switch (p.mode) {
       case 'snapshot': {
         const sender = p.sender as SnapshotSender;
+        // The log was compacted past the image: the member could not continue from it.
+        if (sender.baseIndex < log.baseIndex) return this.startSnapshot(p);
         if (sender.overdue(now, options.resendTicks)) this.core.send(p.node, sender.chunk(now));
         return this.sendAppend(p.node, sender.baseIndex, []);
       }
@@ -453,6 +457,25 @@ export class LeaderState {
   /** A member knows a newer epoch: stop serving until the edict arrives here too. */
   onStale(epoch: Epoch): void {
     if (epoch > this.epoch) this.deposed = true;
+  }
+
+  /**
+   * How far the log may be compacted (ReplicaCore.compactLog): up to what every member is known to
+   * hold — what it acknowledged, or the base of the snapshot it is being sent, after which it
+   * needs the log. A member that lags by more than `logLaggardBytesMax` of log stops holding it
+   * back and will get a snapshot (its next heartbeat finds it behind the base); a transfer holds
+   * it back up to four times that, then starts again from a newer image.
+   */
+  compactionLimit(): number {
+    const bytes = this.core.log.bytes;
+    const laggards = this.core.options.logLaggardBytesMax;
+    let limit = Infinity;
+    for (const p of this.peers) {
+      const transfer = p.mode === 'snapshot';
+      if (bytes > (transfer ? 4 * laggards : laggards)) continue;
+      limit = Math.min(limit, p.windowStart);
+    }
+    return limit;
   }
 
   tick(): void {

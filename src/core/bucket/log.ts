@@ -1,7 +1,8 @@
 /**
  * A replica's in-memory view of its bucket log: a base (the position covered by the last installed
- * snapshot) followed by entries. The durable copy lives in the BucketStore; this one is rebuilt
- * from it at boot.
+ * snapshot, or by the last compaction) followed by entries. The durable copy lives in the
+ * BucketStore; this one is rebuilt from it at boot. {@link BucketLog.compactTo} drops applied
+ * entries from memory only (the state machine holds their effect); the store keeps them.
  *
  * Invariants (asserted):
  * - indexes are contiguous from base + 1;
@@ -13,10 +14,13 @@
 import { assert } from '../lib/assert.js';
 import { epoch as toEpoch, logIndex } from '../lib/ids.js';
 import type { Epoch, LogEntry, LogIndex, Position } from './types.js';
+import { entryBytes } from './wire-size.js';
 
 export class BucketLog {
   private base: Position;
   private entries: LogEntry[] = [];
+  /** Estimated bytes of `entries` (wire-size.ts). */
+  private entriesBytes = 0;
 
   constructor(
     base: Position = { epoch: toEpoch(0), index: logIndex(0) },
@@ -41,6 +45,16 @@ export class BucketLog {
 
   get lastEpoch(): Epoch {
     return this.entries.at(-1)?.epoch ?? this.base.epoch;
+  }
+
+  /** Entries after the base. */
+  get length(): number {
+    return this.entries.length;
+  }
+
+  /** Estimated bytes of the entries after the base. */
+  get bytes(): number {
+    return this.entriesBytes;
   }
 
   /** Whether the log holds nothing at all: no snapshot and no entry. */
@@ -83,6 +97,7 @@ export class BucketLog {
       assert(entry.index === this.lastIndex + 1, `append ${entry.index} after ${this.lastIndex}`);
       assert(entry.epoch >= this.lastEpoch, `epoch ${entry.epoch} after ${this.lastEpoch}`);
       this.entries.push(entry);
+      this.entriesBytes += entryBytes(entry);
     }
   }
 
@@ -90,13 +105,47 @@ export class BucketLog {
   truncateAfter(index: number): void {
     assert(index >= this.base.index, `truncate at ${index} inside the base ${this.base.index}`);
     assert(index <= this.lastIndex, `truncate at ${index} past the end ${this.lastIndex}`);
-    this.entries.length = index - this.base.index;
+    const keep = index - this.base.index;
+    for (let i = keep; i < this.entries.length; i++) {
+      this.entriesBytes -= entryBytes(this.entries[i] as LogEntry);
+    }
+    this.entries.length = keep;
   }
 
   /** Replaces the whole log with an empty one based at `base` (a snapshot was installed). */
   reset(base: Position): void {
     this.base = base;
     this.entries = [];
+    this.entriesBytes = 0;
+  }
+
+  /**
+   * Drops the entries up to `index`, which becomes the base: the caller's state machine has
+   * applied them, so the log no longer needs them to rebuild state, only to feed members, and a
+   * member behind the new base is sent a snapshot instead.
+   */
+  compactTo(index: number): void {
+    assert(index > this.base.index, `compact to ${index}, not after the base ${this.base.index}`);
+    assert(index <= this.lastIndex, `compact to ${index} past the end ${this.lastIndex}`);
+    const drop = index - this.base.index;
+    for (let i = 0; i < drop; i++) this.entriesBytes -= entryBytes(this.entries[i] as LogEntry);
+    this.base = { epoch: (this.entries[drop - 1] as LogEntry).epoch, index: logIndex(index) };
+    this.entries = this.entries.slice(drop);
+  }
+
+  /**
+   * The highest index up to `limit` whose compaction leaves at most `entriesMax` entries and
+   * `bytesMax` bytes after it (the base when nothing needs to go).
+   */
+  compactionPoint(limit: number, entriesMax: number, bytesMax: number): LogIndex {
+    let to = Math.max(this.base.index, this.lastIndex - entriesMax);
+    let bytes = this.entriesBytes;
+    for (let i = 0; i < to - this.base.index; i++) bytes -= entryBytes(this.entries[i] as LogEntry);
+    while (bytes > bytesMax && to < this.lastIndex) {
+      to += 1;
+      bytes -= entryBytes(this.entries[to - this.base.index - 1] as LogEntry);
+    }
+    return logIndex(Math.max(this.base.index, Math.min(to, limit)));
   }
 
   /**

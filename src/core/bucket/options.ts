@@ -85,6 +85,20 @@ export interface ReplicaOptions {
   readonly snapshotChunkBytesMax: number;
   /** Entries a backfilling member buffers while its snapshot arrives; newer ones are resent later. */
   readonly backfillBufferEntriesMax: number;
+  /**
+   * Applied entries a replica keeps in memory after compacting its log (the store keeps them all).
+   * It compacts once it holds twice this many, or twice `logRetainBytes`: the state machine holds
+   * the effect of what goes, and a member that needs it later is sent a snapshot.
+   */
+  readonly logRetainEntries: number;
+  /** Bytes of entries (wire-size.ts) a replica keeps in memory after compacting its log. */
+  readonly logRetainBytes: number;
+  /**
+   * A leader keeps what a member has not acknowledged yet, so that a member a little behind is
+   * not sent a whole snapshot, up to this many bytes of log; past it, it compacts anyway and the
+   * member that lags this far gets a snapshot.
+   */
+  readonly logLaggardBytesMax: number;
   /** Ticks between the leader's repeated reports (`activated`, `caught-up`) to the conductor. */
   readonly reportTicks: number;
   /** Planted bugs for the simulator; empty in production. */
@@ -116,6 +130,13 @@ export const defaultReplicaOptions: ReplicaOptions = {
   // As appendBytesMax: one chunk in flight per transfer, resent whole when lost.
   snapshotChunkBytesMax: 1024 * 1024,
   backfillBufferEntriesMax: 1024,
+  // A node hosts up to thousands of buckets: at most 2 × 1 MiB of log each between compactions,
+  // and 1,024 entries are seconds of writes to one bucket, enough for a member that hiccups to
+  // catch up from the log.
+  logRetainEntries: 1024,
+  logRetainBytes: 1024 * 1024,
+  // A slow member may hold back 64 MiB of one bucket's log before it is sent a snapshot instead.
+  logLaggardBytesMax: 64 * 1024 * 1024,
   reportTicks: 10,
   bugs: new Set(),
 };
@@ -153,6 +174,9 @@ export function validateReplicaOptions(options: ReplicaOptions): ReplicaOptions 
     'snapshotChunkItemsMax',
     'snapshotChunkBytesMax',
     'backfillBufferEntriesMax',
+    'logRetainEntries',
+    'logRetainBytes',
+    'logLaggardBytesMax',
     'reportTicks',
   ];
   for (const key of positive) {
@@ -173,6 +197,7 @@ export function validateReplicaOptions(options: ReplicaOptions): ReplicaOptions 
     options.sessionResultsMax <= options.sessionResultsTotalMax,
     'sessionResultsTotalMax holds one full session',
   );
+  assert(options.logLaggardBytesMax >= 2 * options.logRetainBytes, 'a laggard may hold a full log');
   const lease = leaseTicksFor(options);
   assert(lease >= 2 * options.heartbeatTicks, 'heartbeats renew the lease at least twice');
   return options;

@@ -164,6 +164,21 @@ export class ReplicaCore {
     return applied;
   }
 
+  /**
+   * Drops applied entries from the in-memory log once it holds more than twice what
+   * `logRetainEntries`/`logRetainBytes` keep, never past `limit` (what the leader's members still
+   * need). Memory only: the store keeps every entry, and a boot rebuilds the log from it.
+   */
+  compactLog(limit: number): void {
+    const { logRetainEntries, logRetainBytes } = this.options;
+    const log = this.log;
+    if (log.length <= 2 * logRetainEntries && log.bytes <= 2 * logRetainBytes) return;
+    // Applied entries only: their effect is in the state machine (applied = commit here).
+    const upTo = Math.min(limit, this.state.applied.index, this.commitIndex);
+    const to = log.compactionPoint(upTo, logRetainEntries, logRetainBytes);
+    if (to > log.baseIndex) log.compactTo(to);
+  }
+
   // ---- effects ----
 
   send(to: NodeId, message: BucketMessage): void {

@@ -164,6 +164,7 @@ export class BucketReplica {
     const core = this.core;
     core.now += 1;
     this.leader?.tick();
+    core.compactLog(this.leader === null ? Infinity : this.leader.compactionLimit());
     for (const held of this.backlog.expire(core.now)) this.refuse(held.request, 'UNAVAILABLE');
     if (this.leader === null && this.backlog.size > 0) this.routeBacklog();
   }
