@@ -299,7 +299,6 @@ export async function main(args: string[]): Promise<void> {
   const log = (line: string): void => {
     process.stderr.write(`rebalance: ${line}\n`);
   };
-  const notes: string[] = [];
   const valueBytes = o.valueKiB * 1024;
   const dataKeys = Math.max(1, Math.ceil((o.dataMiB * 1024) / o.valueKiB));
 
@@ -763,7 +762,6 @@ export async function main(args: string[]): Promise<void> {
     progress: progress.filter(
       (p, k) => k === 0 || Math.floor(p.t) > Math.floor(progress[k - 1]?.t ?? 0),
     ),
-    notes,
   };
   if (o.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
