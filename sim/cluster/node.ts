@@ -121,6 +121,13 @@ export class SimClusterNode {
     this.pump();
   }
 
+  /** A connection to `peer` was refused (its process is gone, its host answers). */
+  peerRefused(peer: NodeId): void {
+    if (this.core === null || !this.host.up) return;
+    this.core.peerRefused(peer);
+    this.pump();
+  }
+
   /** SimHost `halt`: the process died; unsynced bucket writes are lost. */
   halt(): void {
     this.env.network.detach(this.id);

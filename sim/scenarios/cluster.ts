@@ -50,6 +50,8 @@ const CONVERGE_MS = 8000;
 /** Clients keep going after convergence for this long, and must complete operations. */
 const TAIL_MS = 1000;
 const LEASE_SAMPLE_MS = 5;
+/** From a crash to its peers' refused connection attempts. */
+const REFUSED_AFTER_MS = 30;
 const VIOLATIONS_MAX = 8;
 
 export const clusterScenario: Scenario = {
@@ -113,7 +115,13 @@ function build(run: ScenarioRun): World {
       sim,
       id,
       new SimDisk(diskPrng.fork()),
-      { boot: () => node?.boot(), halt: () => node?.halt() },
+      {
+        boot: () => node?.boot(),
+        halt: () => {
+          node?.halt();
+          refuseAfterCrash(sim, network, nodes, id);
+        },
+      },
       hostOptions,
     );
     node = new SimClusterNode(id, host, {
@@ -342,6 +350,26 @@ function checkConverged(w: World): string[] {
     );
   }
   return out;
+}
+
+/**
+ * A crashed process's port refuses connections: its peers learn it when they next try to connect
+ * (the server's links retry within 50 ms), if the network lets them reach its host at all and the
+ * process has not come back meanwhile.
+ */
+function refuseAfterCrash(
+  sim: Simulator,
+  network: SimNetwork<NodeMessage>,
+  nodes: ReadonlyMap<NodeId, SimClusterNode>,
+  crashed: NodeId,
+): void {
+  sim.schedule(REFUSED_AFTER_MS, 'refused', () => {
+    const gone = nodes.get(crashed);
+    if (gone === undefined || gone.host.up) return;
+    for (const n of [...nodes.values()].sort((a, b) => a.id - b.id)) {
+      if (n.id !== crashed && !network.cut(n.id, crashed)) n.peerRefused(crashed);
+    }
+  });
 }
 
 /** One line per node, for the report of a failed convergence. */

@@ -241,7 +241,13 @@ export class Peer {
     }, options.connectTimeoutMs);
     this.abandonAttempt = () => settle(new EdictError('UNAVAILABLE', 'the link was stopped'));
     socket.once('error', (error) => {
-      settle(new EdictError('UNAVAILABLE', `cannot connect to ${this.address}: ${error.message}`));
+      // The system error code (ECONNREFUSED: nothing listens there) is kept for the caller.
+      const cause = (error as NodeJS.ErrnoException).code ?? null;
+      settle(
+        new EdictError('UNAVAILABLE', `cannot connect to ${this.address}: ${error.message}`, {
+          cause,
+        }),
+      );
     });
     socket.once('connect', () => {
       const { logger, onRequest, onMessage } = this.components;

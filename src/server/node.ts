@@ -343,6 +343,22 @@ export class NodeServer {
   }
 
   /**
+   * Nothing listens at `address`: the node there is gone (a crashed process's port refuses
+   * connections at once). Evidence for the failure detector, which still needs the node silent for
+   * two heartbeat intervals; a host that is down or cut off refuses nothing and is found by the
+   * timeout alone.
+   */
+  private onPeerRefused(address: string): void {
+    if (this.stopped || !this.booted) return;
+    for (const n of this.core.view.state().nodes) {
+      if (n.id !== this.id && n.address === address && n.state !== 'removed') {
+        this.core.peerRefused(n.id);
+      }
+    }
+    this.schedulePump();
+  }
+
+  /**
    * Pumps once the event loop has handled every I/O event that is ready: everything that arrived
    * meanwhile goes into one Ready, written with one fdatasync (group commit).
    */
@@ -385,8 +401,30 @@ export class NodeServer {
       if (this.stopped) return;
       this.deliver(ready);
       this.core.advance(ready);
+      this.logMembership();
     }
   }
+
+  /** Node state and incarnation as last logged, by id. */
+  private readonly loggedNodes = new Map<NodeId, string>();
+
+  /** Logs, at info, every change of a node's state or incarnation this node's directory applied. */
+  private logMembership(): void {
+    const view = this.core.view;
+    if (view.mapVersion === this.loggedMapVersion) return;
+    this.loggedMapVersion = view.mapVersion;
+    for (const n of view.state().nodes) {
+      const now = `${n.state}/${n.incarnation}`;
+      if (this.loggedNodes.get(n.id) === now) continue;
+      this.loggedNodes.set(n.id, now);
+      this.config.logger.info(
+        { node: n.id, state: n.state, incarnation: n.incarnation, address: n.address },
+        `node ${n.id} is ${n.state}`,
+      );
+    }
+  }
+
+  private loggedMapVersion = -1;
 
   /** Stages what needs no sync before the Ready's messages (commit indexes; see needsPersist). */
   private stageLazy(ready: NodeReady): void {
@@ -457,7 +495,14 @@ export class NodeServer {
     if (peer === undefined) {
       const { host, port } = parseHostPort(address);
       peer = new Peer(
-        { logger: this.config.logger },
+        {
+          logger: this.config.logger,
+          onStateChange: (state, reason) => {
+            if (state === 'backoff' && reason?.details?.cause === 'ECONNREFUSED') {
+              this.onPeerRefused(address);
+            }
+          },
+        },
         { localId: `node-${this.config.id}`, options: { ...NODE_PEER_OPTIONS, host, port } },
       );
       this.peers.set(address, peer);

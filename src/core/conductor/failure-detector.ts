@@ -10,6 +10,13 @@
  * A new metadata leader knows nothing of recent heartbeats, so `reset` gives every node a full
  * `deadTicks` of grace before it can be declared dead.
  *
+ * Refused connections: when a node's process is gone but its host is up (a crash, a SIGKILL), the
+ * kernel refuses connections to its port at once. The driver reports such a refusal (`refused`);
+ * a node refused and then unheard for `refusedDeadTicks` — two heartbeat intervals, so a node that
+ * restarted on the same port has had time to speak — is dead without waiting for `deadTicks`.
+ * A host that is down or cut off refuses nothing; `deadTicks` still covers it. A wrong verdict
+ * costs availability only: `mark-dead` fences the incarnation, and a live node registers again.
+ *
  * Flap damping: each death adds `flapPenalty` to a node's score, which decays by one every tick.
  * While the score is above `flapThreshold`, the node is *damped*: the conductor places no new
  * replicas on it, so a node that keeps crashing does not keep attracting data.
@@ -24,6 +31,8 @@ export interface FailureDetectorOptions {
   readonly suspectTicks: number;
   /** Unheard for this long: dead. Several heartbeats, so one lost message never kills a node. */
   readonly deadTicks: number;
+  /** Unheard for this long after a refused connection: dead (see above). */
+  readonly refusedDeadTicks: number;
   /** Score added at each death. */
   readonly flapPenalty: number;
   /** A node with a score above this is damped. */
@@ -34,6 +43,7 @@ export const defaultFailureDetectorOptions: FailureDetectorOptions = {
   heartbeatTicks: 10,
   suspectTicks: 30,
   deadTicks: 50,
+  refusedDeadTicks: 20,
   // Two deaths within ~a minute (6,000 ticks of 10 ms) damp a node for about that long.
   flapPenalty: 6000,
   flapThreshold: 6000,
@@ -42,6 +52,8 @@ export const defaultFailureDetectorOptions: FailureDetectorOptions = {
 interface Tracked {
   incarnation: number;
   silentTicks: number;
+  /** A connection to it was refused since it was last heard. */
+  refused: boolean;
 }
 
 export interface Verdicts {
@@ -56,19 +68,26 @@ export class FailureDetector {
   constructor(readonly options: FailureDetectorOptions = defaultFailureDetectorOptions) {
     assert(options.suspectTicks > options.heartbeatTicks, 'suspect after more than one heartbeat');
     assert(options.deadTicks > options.suspectTicks, 'dead after suspect');
+    assert(
+      options.refusedDeadTicks > options.heartbeatTicks &&
+        options.refusedDeadTicks <= options.deadTicks,
+      'a refused node misses a heartbeat before it is dead, and is dead no later than deadTicks',
+    );
   }
 
   /** Starts watching exactly `nodes` with full grace (on becoming metadata leader, or a change). */
   reset(nodes: readonly { readonly id: NodeId; readonly incarnation: number }[]): void {
     this.tracked.clear();
-    for (const n of nodes) this.tracked.set(n.id, { incarnation: n.incarnation, silentTicks: 0 });
+    for (const n of nodes) {
+      this.tracked.set(n.id, { incarnation: n.incarnation, silentTicks: 0, refused: false });
+    }
   }
 
   /** Starts watching one node (a join), or updates its incarnation. */
   watch(id: NodeId, incarnation: number): void {
     const t = this.tracked.get(id);
     if (t === undefined || incarnation > t.incarnation) {
-      this.tracked.set(id, { incarnation, silentTicks: 0 });
+      this.tracked.set(id, { incarnation, silentTicks: 0, refused: false });
     }
   }
 
@@ -83,6 +102,13 @@ export class FailureDetector {
     if (t === undefined || incarnation < t.incarnation) return;
     t.incarnation = incarnation;
     t.silentTicks = 0;
+    t.refused = false;
+  }
+
+  /** A connection to `id` was refused: nothing listens where it should. */
+  refused(id: NodeId): void {
+    const t = this.tracked.get(id);
+    if (t !== undefined) t.refused = true;
   }
 
   tick(): void {
@@ -100,7 +126,8 @@ export class FailureDetector {
     const ids = [...this.tracked.keys()].sort((a, b) => a - b);
     for (const id of ids) {
       const t = this.tracked.get(id) as Tracked;
-      if (t.silentTicks >= this.options.deadTicks) dead.push({ id, incarnation: t.incarnation });
+      const limit = t.refused ? this.options.refusedDeadTicks : this.options.deadTicks;
+      if (t.silentTicks >= limit) dead.push({ id, incarnation: t.incarnation });
       else if (t.silentTicks >= this.options.suspectTicks) suspect.push(id);
     }
     return { suspect, dead };

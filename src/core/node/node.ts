@@ -277,6 +277,15 @@ export class NodeCore {
     this.afterInput();
   }
 
+  /**
+   * The driver found nothing listening at `peer`'s address (a connection was refused): on the
+   * metadata leader, evidence for the failure detector that the process is gone (a node refused
+   * and then silent for two heartbeat intervals is dead, without the full timeout).
+   */
+  peerRefused(peer: NodeId): void {
+    this.meta?.detector.refused(peer);
+  }
+
   // ---- Ready ----
 
   ready(): NodeReady | null {

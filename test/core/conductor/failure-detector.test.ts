@@ -10,6 +10,7 @@ const options = {
   heartbeatTicks: 2,
   suspectTicks: 4,
   deadTicks: 6,
+  refusedDeadTicks: 3,
   flapPenalty: 10,
   flapThreshold: 10,
 };
@@ -79,5 +80,35 @@ describe('FailureDetector', () => {
 
   test('rejects inconsistent options', () => {
     assert.throws(() => new FailureDetector({ ...options, deadTicks: 3 }), /dead after suspect/);
+    assert.throws(() => new FailureDetector({ ...options, refusedDeadTicks: 2 }), /refused/);
+    assert.throws(() => new FailureDetector({ ...options, refusedDeadTicks: 7 }), /refused/);
+  });
+
+  test('a refused connection makes a silent node dead after refusedDeadTicks', () => {
+    const fd = new FailureDetector(options);
+    fd.reset([
+      { id: a, incarnation: 1 },
+      { id: b, incarnation: 1 },
+    ]);
+    ticks(fd, 1);
+    fd.refused(a);
+    ticks(fd, 1);
+    assert.deepEqual(fd.verdicts().dead, [], 'not before refusedDeadTicks of silence');
+    ticks(fd, 1);
+    assert.deepEqual(fd.verdicts().dead, [{ id: a, incarnation: 1 }]);
+    assert.deepEqual(fd.verdicts().suspect, [], 'b is only 3 ticks silent');
+  });
+
+  test('a heartbeat after a refusal (a restart on the same port) clears it', () => {
+    const fd = new FailureDetector(options);
+    fd.reset([{ id: a, incarnation: 1 }]);
+    fd.refused(a);
+    fd.heartbeat(a, 2);
+    ticks(fd, 5);
+    assert.deepEqual(fd.verdicts().dead, [], 'heard since the refusal: the full deadTicks apply');
+    ticks(fd, 1);
+    assert.deepEqual(fd.verdicts().dead, [{ id: a, incarnation: 2 }]);
+    fd.refused(nodeId(9)); // not watched: ignored
+    assert.deepEqual(fd.verdicts().dead, [{ id: a, incarnation: 2 }]);
   });
 });
