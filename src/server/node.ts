@@ -458,7 +458,9 @@ export class NodeServer {
         for (const address of this.seeds()) this.sendTo(address, message);
       } else if (to !== this.id) {
         const address = this.core.view.node(to)?.address ?? this.learned.get(to);
-        if (address !== undefined) this.sendTo(address, message);
+        const sent = address !== undefined && this.sendTo(address, message);
+        // A request hopped into a link that is down was not sent: answered now, not in 5 s.
+        if (!sent && message.t === 'hop') this.core.hopUndelivered(to, message.ref);
       }
     }
     for (const { handle, reply } of ready.replies) {
@@ -490,7 +492,8 @@ export class NodeServer {
     return this.config.advertise ?? `${this.config.listen.host}:${this.address.port}`;
   }
 
-  private sendTo(address: string, message: NodeMessage): void {
+  /** Sends `message` to the node at `address`; false when it could not be handed to a link. */
+  private sendTo(address: string, message: NodeMessage): boolean {
     let peer = this.peers.get(address);
     if (peer === undefined) {
       const { host, port } = parseHostPort(address);
@@ -509,16 +512,17 @@ export class NodeServer {
       peer.start();
     }
     const connection = peer.connection;
-    if (connection === null) return; // lost; the protocols above retransmit
+    if (connection === null) return false; // lost; the protocols above retransmit
     try {
       connection.send(NODE_MESSAGE_TYPE, { from: this.id, address: this.advertised, message });
+      return true;
     } catch (error) {
       // QUEUE_FULL or closing: dropped like a lost packet; the protocols above resend.
       if (
         error instanceof EdictError &&
         (error.code === 'QUEUE_FULL' || error.code === 'UNAVAILABLE')
       ) {
-        return;
+        return false;
       }
       // Anything else (FRAME_TOO_LARGE, BAD_REQUEST) fails again on every resend, so whatever the
       // message carries would never arrive: a bug of its sender, said loudly, never dropped quietly.
@@ -526,6 +530,7 @@ export class NodeServer {
         { error, to: address, type: message.t },
         'a node message cannot be sent: it would fail on every resend',
       );
+      return false;
     }
   }
 

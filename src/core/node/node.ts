@@ -286,6 +286,18 @@ export class NodeCore {
     this.meta?.detector.refused(peer);
   }
 
+  /**
+   * The driver could not hand the hop of request `ref` to a link to `to` (the link is down, or
+   * its queue full): nothing was sent, so the request is answered `UNAVAILABLE` (not executed) at
+   * once, and its client retries, rather than waiting out its deadline.
+   */
+  hopUndelivered(to: NodeId, ref: number): void {
+    const p = this.pending.get(ref);
+    if (p === undefined || p.hoppedTo !== to) return;
+    this.finish(ref, fail('UNAVAILABLE', `no link to node ${to}, which leads the key's bucket`));
+    this.afterInput();
+  }
+
   // ---- Ready ----
 
   ready(): NodeReady | null {
