@@ -418,7 +418,7 @@ export class NodeServer {
       if (this.loggedNodes.get(n.id) === now) continue;
       this.loggedNodes.set(n.id, now);
       this.config.logger.info(
-        { node: n.id, state: n.state, incarnation: n.incarnation, address: n.address },
+        { id: n.id, state: n.state, incarnation: n.incarnation, address: n.address },
         `node ${n.id} is ${n.state}`,
       );
     }
