@@ -127,6 +127,21 @@ export class Raft {
     this.campaign(this.options.preVote ? 'pre-vote' : 'election');
   }
 
+  /**
+   * The driver found nothing listening at `node`'s address (a connection was refused): if it is
+   * the leader this follower follows, its process is gone. The follower forgets it — out of its
+   * check-quorum lease, so it grants (pre-)votes — and campaigns within a random
+   * [1, electionTicks / 2] ticks instead of a full election timeout. Only liveness is at stake:
+   * votes and terms follow the usual rules (a pre-vote moves no term), so a hint about a leader
+   * that is in fact alive costs at most an election.
+   */
+  leaderUnreachable(node: NodeId): void {
+    if (this.role !== 'follower' || this.leaderId !== node) return;
+    this.leaderId = null;
+    const t = this.electionTimeout;
+    t.after = Math.min(t.after, t.ticks + 1 + this.prng.int(Math.max(1, t.afterBase >> 1)));
+  }
+
   /** Proposes an application command. Only a leader accepts; see {@link ProposeResult}. */
   propose(data: Uint8Array): ProposeResult {
     if (data.length > this.options.maxEntryBytes) return { ok: false, code: 'TOO_LARGE' };

@@ -172,3 +172,47 @@ describe('leadership transfer', () => {
     assert.equal(c.raft(1).propose(bytes('x')).ok, true);
   });
 });
+
+describe('a leader whose process is gone (leaderUnreachable)', () => {
+  test('the followers forget it and elect a new leader within half an election timeout', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.campaign(1);
+    c.crash(1);
+    // Without the hint, the followers are in check-quorum's lease and ignore votes for a while.
+    c.raft(2).leaderUnreachable(nodeId(1));
+    c.raft(3).leaderUnreachable(nodeId(1));
+    assert.equal(c.raft(2).status().leader, null);
+    const half = c.raft(2).status().term; // still 2: nothing moves a term before the campaign
+    assert.equal(half, 2);
+    let ticks = 0;
+    while (ticks < 15 && ![2, 3].some((id) => c.raft(id).status().role === 'leader')) {
+      c.tick(1, [2, 3]);
+      ticks += 1;
+    }
+    const leader = [2, 3].find((id) => c.raft(id).status().role === 'leader');
+    assert.ok(leader !== undefined, `no leader after ${ticks} ticks`);
+    // The hint campaigns within electionTicks / 2 (5) ticks; without it, after 10 to 20.
+    assert.ok(ticks <= 6, `a leader only after ${ticks} ticks`);
+    assert.equal(c.raft(leader).status().term, 3);
+  });
+
+  test('a hint about another node, or on a non-follower, changes nothing', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.campaign(1);
+    c.raft(2).leaderUnreachable(nodeId(3));
+    assert.equal(c.raft(2).status().leader, 1);
+    c.raft(1).leaderUnreachable(nodeId(1));
+    assert.equal(c.raft(1).status().role, 'leader');
+  });
+
+  test('a wrong hint about a live leader costs at most an election, never two leaders', () => {
+    const c = new TestCluster([1, 2, 3]);
+    c.campaign(1);
+    c.raft(2).leaderUnreachable(nodeId(1));
+    c.tick(40);
+    const leaders = c.sorted().filter((n) => n.raft.status().role === 'leader');
+    assert.equal(leaders.length, 1);
+    c.propose('after');
+    assert.ok(c.sorted().every((n) => n.appliedTexts().includes('after')));
+  });
+});
