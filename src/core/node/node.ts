@@ -114,6 +114,8 @@ interface Pending {
   ownSeq: number | null;
   /** The peer it was hopped to, if any. */
   hoppedTo: NodeId | null;
+  /** Bytes of the value it writes (0 for anything but a put), counted in `pendingWriteBytes`. */
+  readonly writeBytes: number;
 }
 
 /** The client id the node's reads carry: reads are not deduplicated, so any id does. */
@@ -283,8 +285,18 @@ export class NodeCore {
    * and then silent for two heartbeat intervals is dead, without the full timeout).
    */
   peerRefused(peer: NodeId): void {
+    this.refusedAt.set(peer, this.now);
     this.meta?.detector.refused(peer);
+    // A follower whose metadata leader is gone campaigns at once rather than after a timeout.
+    this.raft.leaderUnreachable(peer);
+    this.afterInput();
   }
+
+  /** Bytes of values of the pending writes (Pending.writeBytes). */
+  private pendingWriteBytes = 0;
+
+  /** When a connection to each peer was last refused (ticks), for a new metadata leader. */
+  private readonly refusedAt = new Map<NodeId, number>();
 
   /**
    * The driver could not hand the hop of request `ref` to a link to `to` (the link is down, or
@@ -414,6 +426,18 @@ export class NodeCore {
     if (this.pending.size >= this.options.pendingRequestsMax) {
       return this.answer(origin, fail('QUEUE_FULL', `${this.pending.size} requests waiting`));
     }
+    const writeBytes = request.op === 'put' ? request.value.length : 0;
+    if (
+      writeBytes > 0 &&
+      this.pendingWriteBytes > 0 &&
+      this.pendingWriteBytes + writeBytes > this.options.pendingWriteBytesMax
+    ) {
+      return this.answer(
+        origin,
+        fail('QUEUE_FULL', `${this.pendingWriteBytes} bytes of writes waiting; retry later`),
+      );
+    }
+    this.pendingWriteBytes += writeBytes;
     const ref = this.nextRef++;
     this.pending.set(ref, {
       origin,
@@ -421,6 +445,7 @@ export class NodeCore {
       waitKey: null,
       ownSeq: null,
       hoppedTo: null,
+      writeBytes,
     });
     this.route(ref, request, hopped);
   }
@@ -588,6 +613,7 @@ export class NodeCore {
     const p = this.pending.get(ref);
     if (p === undefined) return;
     this.pending.delete(ref);
+    this.pendingWriteBytes -= p.writeBytes;
     if (p.waitKey !== null) {
       const list = this.waiting.get(p.waitKey)?.filter((r) => r !== ref) ?? [];
       if (list.length === 0) this.waiting.delete(p.waitKey);
@@ -850,6 +876,12 @@ export class NodeCore {
           }
         },
       });
+      // Refusals heard as a follower still count: a node whose port refused connections within
+      // the last election timeout and stays silent is dead after refusedDeadTicks, not deadTicks.
+      for (const [peer, at] of this.refusedAt) {
+        if (this.now - at <= this.options.raft.electionTicks) this.meta.detector.refused(peer);
+      }
+      this.refusedAt.clear();
     } else if (!leading && this.meta !== null) {
       const waiters = this.meta.abandon();
       this.meta = null;

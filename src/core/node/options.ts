@@ -8,6 +8,7 @@ import {
   type FailureDetectorOptions,
 } from '../conductor/failure-detector.js';
 import { assert } from '../lib/assert.js';
+import { VALUE_BYTES_MAX } from '../lib/limits.js';
 import { defaultReplicaOptions, type ReplicaOptions } from '../bucket/options.js';
 import { defaultRaftOptions, type RaftOptions } from '../raft/options.js';
 
@@ -32,6 +33,13 @@ export interface NodeOptions {
   readonly requestTicksMax: number;
   /** Requests waiting for an answer on this node; beyond it, QUEUE_FULL. */
   readonly pendingRequestsMax: number;
+  /**
+   * Bytes of values of the writes waiting for an answer on this node; a write that would go past
+   * it is answered QUEUE_FULL (not executed). Bounds what a burst of large writes stages for one
+   * fdatasync: the node's bucket log refuses to stage more than 256 MiB, and a refusal there stops
+   * the node. At least one maximal value.
+   */
+  readonly pendingWriteBytesMax: number;
   /**
    * Ticks a new metadata leader waits, while some bucket has never had a government, for as many
    * live nodes as the bucket's replica count before it creates governments anyway.
@@ -59,6 +67,7 @@ export const defaultNodeOptions: NodeOptions = {
   joinRetryTicks: 20,
   requestTicksMax: 500,
   pendingRequestsMax: 65536,
+  pendingWriteBytesMax: 64 * 1024 * 1024,
   createWaitTicks: 1000,
   compactEntries: 1000,
   metaVotersMax: 5,
@@ -73,11 +82,13 @@ export function validateNodeOptions(o: NodeOptions): NodeOptions {
     joinRetryTicks: o.joinRetryTicks,
     requestTicksMax: o.requestTicksMax,
     pendingRequestsMax: o.pendingRequestsMax,
+    pendingWriteBytesMax: o.pendingWriteBytesMax,
     compactEntries: o.compactEntries,
     createWaitTicks: o.createWaitTicks,
   })) {
     assert(Number.isSafeInteger(v) && v > 0, `${name} must be a positive integer, got ${v}`);
   }
+  assert(o.pendingWriteBytesMax >= VALUE_BYTES_MAX, 'pendingWriteBytesMax holds one maximal value');
   assert(o.metaVotersMax >= 1 && o.metaVotersMax % 2 === 1, 'metaVotersMax is odd');
   assert(o.replica.hopsMax === 0, 'the node hops requests itself: replica hopsMax must be 0');
   return o;

@@ -38,6 +38,11 @@ function cluster(nodes: number, buckets: number, replicas = 3): Directory {
   return d;
 }
 
+/** One round of the conductor on `d` as it is: no failures unless given, nothing damped. */
+function roundOn(d: Directory, dead: { id: NodeId; incarnation: number }[] = []) {
+  return conduct({ directory: d.state(), dead, damped: () => false, drained: () => true });
+}
+
 interface Observed {
   rounds: number;
   minVoters: number;
@@ -155,12 +160,7 @@ describe('conductor', () => {
     const victim = n(2);
     const led = d.state().buckets.filter((g) => g.leader === victim).length;
     assert.ok(led > 0);
-    const first = conduct({
-      directory: d.state(),
-      dead: [{ id: victim, incarnation: 1 }],
-      damped: () => false,
-      drained: () => true,
-    });
+    const first = roundOn(d, [{ id: victim, incarnation: 1 }]);
     assert.equal(first.commands[0]?.kind, 'mark-dead');
     const edicts = first.commands.filter((c) => c.kind === 'edict');
     const affected = d.state().buckets.filter((g) => members(g).includes(victim)).length;
@@ -182,12 +182,7 @@ describe('conductor', () => {
     const d = cluster(3, 4);
     settle(d);
     register(d, 2, 2);
-    const round = conduct({
-      directory: d.state(),
-      dead: [{ id: n(2), incarnation: 1 }],
-      damped: () => false,
-      drained: () => true,
-    });
+    const round = roundOn(d, [{ id: n(2), incarnation: 1 }]);
     assert.ok(round.commands.every((c) => c.kind !== 'mark-dead'));
   });
 
@@ -214,12 +209,7 @@ describe('conductor', () => {
       followers: [],
       learners: [n(lone === 1 ? 2 : 1)],
     });
-    const round = conduct({
-      directory: d.state(),
-      dead: [{ id: lone, incarnation: 1 }],
-      damped: () => false,
-      drained: () => true,
-    });
+    const round = roundOn(d, [{ id: lone, incarnation: 1 }]);
     for (const c of round.commands) d.apply(c);
     assert.equal(d.government(0)?.leader, lone, 'no usurper without the data');
   });
@@ -339,12 +329,7 @@ describe('conductor', () => {
   test('proposing a round twice changes nothing the second time', () => {
     const d = cluster(3, 8);
     register(d, 4);
-    const round = conduct({
-      directory: d.state(),
-      dead: [],
-      damped: () => false,
-      drained: () => true,
-    });
+    const round = roundOn(d);
     assert.ok(round.commands.length > 0);
     for (const c of round.commands) assert.ok(d.apply(c).applied);
     for (const c of round.commands) assert.equal(d.apply(c).applied, false);
@@ -383,12 +368,7 @@ describe('conductor properties', () => {
           } else settle(d);
         }
         const usable = d.state().nodes.filter((x) => x.state === 'active').length;
-        const again = conduct({
-          directory: d.state(),
-          dead: [],
-          damped: () => false,
-          drained: () => true,
-        });
+        const again = roundOn(d);
         assert.deepEqual(again.commands, [], 'stable once settled');
         const stopped = new Set(again.stopped.map((x) => x.bucket));
         d.state().buckets.forEach((g, bucket) => {
@@ -416,12 +396,7 @@ describe('conductor properties', () => {
  */
 function settleUnevenly(d: Directory, draw: () => boolean, roundsMax: number): number {
   for (let round = 1; round <= roundsMax; round++) {
-    const { commands } = conduct({
-      directory: d.state(),
-      dead: [],
-      damped: () => false,
-      drained: () => true,
-    });
+    const { commands } = roundOn(d);
     const reports: Command[] = [];
     d.state().buckets.forEach((g, bucket) => {
       if (g.leader === null) return;
@@ -484,12 +459,7 @@ describe('conductor: moves follow their recorded target', () => {
     const d = cluster(3, 4);
     settle(d);
     register(d, 4);
-    const round = conduct({
-      directory: d.state(),
-      dead: [],
-      damped: () => false,
-      drained: () => true,
-    });
+    const round = roundOn(d);
     const first = round.commands.find((c) => c.kind === 'edict');
     assert.ok(first?.kind === 'edict' && first.target !== undefined, JSON.stringify(first));
     assert.ok(d.apply(first).applied);
@@ -497,12 +467,7 @@ describe('conductor: moves follow their recorded target', () => {
     assert.deepEqual(g?.target, first.target);
     assert.ok([first.target.leader, ...first.target.followers].includes(n(4)));
     // Node 4 dies before the move is done: the departure edict drops it and clears the target.
-    const dead = conduct({
-      directory: d.state(),
-      dead: [{ id: n(4), incarnation: 1 }],
-      damped: () => false,
-      drained: () => true,
-    });
+    const dead = roundOn(d, [{ id: n(4), incarnation: 1 }]);
     for (const c of dead.commands) assert.ok(d.apply(c).applied, JSON.stringify(c));
     assert.equal(d.government(first.bucket)?.target, null);
   });

@@ -168,6 +168,25 @@ describe('node core, one node', () => {
     for (const h of gets.slice(0, 3)) assert.equal(n.answer(h).ok, true);
   });
 
+  test('writes past pendingWriteBytesMax are QUEUE_FULL until earlier ones are answered', () => {
+    const n = new OneNode({ ...defaultNodeOptions, pendingWriteBytesMax: 16 * 1024 * 1024 });
+    n.ticks(200);
+    const value = new Uint8Array(5 * 1024 * 1024);
+    const puts = [1, 2, 3, 4].map((i) =>
+      n.submit({ op: 'put', key: key(`big${i}`), value, conditions: {}, session: null }),
+    );
+    const small = n.submit({ op: 'get', key: key('big1') });
+    n.pump();
+    const refused = n.answer(puts[3] as number);
+    assert.ok(!refused.ok && refused.code === 'QUEUE_FULL', JSON.stringify(refused));
+    n.ticks(5);
+    for (const h of puts.slice(0, 3)) assert.equal(n.answer(h).ok, true);
+    assert.equal(n.answer(small).ok, true, 'reads are not counted');
+    const again = n.submit({ op: 'put', key: key('big4'), value, conditions: {}, session: null });
+    n.ticks(5);
+    assert.equal(n.answer(again).ok, true, 'answered writes free their bytes');
+  });
+
   test('a drain of a node that does not exist is UNKNOWN_NODE', () => {
     const n = new OneNode();
     n.ticks(200);
