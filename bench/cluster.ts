@@ -27,6 +27,7 @@
 import { startEtcd, type RunningCluster } from './_etcd.js';
 import { detectEdictStart, startEdict } from './_edict.js';
 import { Histogram } from './_histogram.js';
+import { markdown, round } from './_table.js';
 import { runWorkers, type LoadSpec, type MergedResult, type Target } from './_loadgen.js';
 import {
   machineShares,
@@ -531,8 +532,6 @@ function usage(message: string): Error {
   );
 }
 
-const round = (x: number, digits: number): number =>
-  Number.isFinite(x) ? Number(x.toFixed(digits)) : NaN;
 const fmtInt = (x: number): string =>
   Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—';
 const fmtRatio = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '—');
@@ -631,9 +630,4 @@ function printTables(rows: readonly Row[], config: Config, notes: readonly strin
   }
   for (const note of notes) out.push(`\n${note}`);
   process.stdout.write(`${out.join('\n')}\n`);
-}
-
-function markdown(header: readonly string[], body: ReadonlyArray<readonly string[]>): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
 }

@@ -34,6 +34,7 @@ import path from 'node:path';
 import { bucketOf } from '../src/core/directory/routing.js';
 import { startEdict, type EdictCluster } from './_edict.js';
 import { Histogram } from './_histogram.js';
+import { markdown, round } from './_table.js';
 import {
   keyName,
   runWorkers,
@@ -958,13 +959,6 @@ function errorText(errors: Record<string, number>): string {
   return n === 0 ? '0' : `${n} ${JSON.stringify(errors)}`;
 }
 
-function markdown(header: readonly string[], body: ReadonlyArray<readonly string[]>): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
-}
-
-const round = (x: number, digits: number): number =>
-  Number.isFinite(x) ? Number(x.toFixed(digits)) : NaN;
 const ms = (us: number): number => round(us / 1_000, 2);
 const fmt = (x: number): string =>
   !Number.isFinite(x)
