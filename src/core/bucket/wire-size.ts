@@ -17,6 +17,7 @@ import type {
   Government,
   KvCommand,
   LogEntry,
+  PersistOp,
   SessionItem,
   SnapshotItem,
 } from './types.js';
@@ -81,6 +82,23 @@ export function snapshotItemBytes(item: SnapshotItem): number {
 export function sessionsBytes(sessions: readonly SessionItem[]): number {
   let bytes = 0;
   for (const s of sessions) bytes += RECORD_BYTES + SESSION_RESULT_BYTES * s.results.length;
+  return bytes;
+}
+
+/** What `ops` stage in a store, about: entries and images count, the other ops are small. */
+export function persistBytes(ops: readonly PersistOp[]): number {
+  let bytes = 0;
+  for (const op of ops) {
+    bytes += RECORD_BYTES;
+    if (op.op === 'append') {
+      for (const e of op.entries) bytes += entryBytes(e);
+    } else if (op.op === 'meta' && op.meta.government !== null) {
+      bytes += governmentBytes(op.meta.government);
+    } else if (op.op === 'snapshot') {
+      for (const item of op.image.items) bytes += snapshotItemBytes(item);
+      bytes += sessionsBytes(op.image.sessions);
+    }
+  }
   return bytes;
 }
 

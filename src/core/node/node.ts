@@ -23,6 +23,7 @@
  */
 import type { StoredBucket } from '../bucket/store.js';
 import { BucketReplica } from '../bucket/replica.js';
+import { persistBytes } from '../bucket/wire-size.js';
 import {
   clientId as toClientId,
   type ClientReply,
@@ -146,7 +147,7 @@ export class NodeCore {
   private directory: Directory;
   private meta: MetaDuties | null = null;
   private readonly replicas = new Map<number, BucketReplica>();
-  private readonly dirty = new Set<number>();
+  private dirty = new Set<number>();
   private readonly stored: Map<number, StoredBucket>;
   private readonly founding: NodeInit['founding'];
   private now = 0;
@@ -316,11 +317,20 @@ export class NodeCore {
     if (this.inFlight !== null) return null;
     const raft = this.raft.hasReady() ? this.raft.ready() : null;
     const buckets: { bucket: number; ready: BucketReady }[] = [];
+    // Bounded: replicas past readyPersistBytesMax stay dirty and go in the next Ready.
+    const later = new Set<number>();
+    let bytes = 0;
     for (const bucket of this.dirty) {
+      if (bytes >= this.options.readyPersistBytesMax) {
+        later.add(bucket);
+        continue;
+      }
       const r = this.replicas.get(bucket)?.ready() ?? null;
-      if (r !== null) buckets.push({ bucket, ready: r });
+      if (r === null) continue;
+      buckets.push({ bucket, ready: r });
+      bytes += persistBytes(r.persist);
     }
-    this.dirty.clear();
+    this.dirty = later;
     for (const { bucket, ready } of buckets) this.collect(bucket, ready);
     for (const [to, ms] of this.bucketBatches) {
       for (const part of splitBundle(ms)) this.send(to, { t: 'bucket', ms: part });

@@ -41,6 +41,13 @@ export interface NodeOptions {
    */
   readonly pendingWriteBytesMax: number;
   /**
+   * Bytes of bucket writes (wire-size.ts `persistBytes`) one Ready carries, at least one bucket's:
+   * replicas past it wait, dirty, for the next Ready. With many buckets receiving large appends at
+   * once, one Ready could otherwise stage more than the bucket log's 256 MiB limit for one sync,
+   * and a refusal there stops the node.
+   */
+  readonly readyPersistBytesMax: number;
+  /**
    * Ticks a new metadata leader waits, while some bucket has never had a government, for as many
    * live nodes as the bucket's replica count before it creates governments anyway.
    */
@@ -68,6 +75,7 @@ export const defaultNodeOptions: NodeOptions = {
   requestTicksMax: 500,
   pendingRequestsMax: 65536,
   pendingWriteBytesMax: 64 * 1024 * 1024,
+  readyPersistBytesMax: 64 * 1024 * 1024,
   createWaitTicks: 1000,
   compactEntries: 1000,
   metaVotersMax: 5,
@@ -83,6 +91,7 @@ export function validateNodeOptions(o: NodeOptions): NodeOptions {
     requestTicksMax: o.requestTicksMax,
     pendingRequestsMax: o.pendingRequestsMax,
     pendingWriteBytesMax: o.pendingWriteBytesMax,
+    readyPersistBytesMax: o.readyPersistBytesMax,
     compactEntries: o.compactEntries,
     createWaitTicks: o.createWaitTicks,
   })) {

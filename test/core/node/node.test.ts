@@ -4,6 +4,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBucketStore } from '../../../src/core/bucket/store.js';
+import { persistBytes } from '../../../src/core/bucket/wire-size.js';
+import { bucketOf } from '../../../src/core/directory/routing.js';
 import { nodeId } from '../../../src/core/lib/ids.js';
 import { Prng } from '../../../src/core/lib/prng.js';
 import {
@@ -185,6 +187,46 @@ describe('node core, one node', () => {
     const again = n.submit({ op: 'put', key: key('big4'), value, conditions: {}, session: null });
     n.ticks(5);
     assert.equal(n.answer(again).ok, true, 'answered writes free their bytes');
+  });
+
+  test('a Ready carries at most readyPersistBytesMax of bucket writes (and one bucket at least)', () => {
+    const budget = 2 * 1024 * 1024;
+    const n = new OneNode({ ...defaultNodeOptions, readyPersistBytesMax: budget });
+    n.ticks(200);
+    const value = new Uint8Array(1024 * 1024);
+    const keys = Array.from({ length: 64 }, (_, i) => `wide${i}`);
+    const byBucket = new Map<number, string>();
+    for (const k of keys) byBucket.set(bucketOf(key(k), 8), k);
+    assert.ok(byBucket.size >= 5, `keys in ${byBucket.size} buckets`);
+    const puts = [...byBucket.values()].map((k) =>
+      n.submit({ op: 'put', key: key(k), value, conditions: {}, session: null }),
+    );
+    // One Ready at a time, as a driver does: none stages much more than the budget.
+    const sizes: number[] = [];
+    const drain = (): void => {
+      for (let ready = n.core.ready(); ready !== null; ready = n.core.ready()) {
+        const each = ready.buckets.map((b) => persistBytes(b.ready.persist));
+        const bytes = each.reduce((a, b) => a + b, 0);
+        assert.ok(bytes < budget + Math.max(0, ...each), `a Ready of ${bytes} bytes`);
+        if (bytes > 512 * 1024) sizes.push(bytes);
+        if (ready.raft !== null) n.raft.write(ready.raft);
+        for (const { bucket, ready: r } of ready.buckets) {
+          let store = n.buckets.get(bucket);
+          if (store === undefined) n.buckets.set(bucket, (store = new MemoryBucketStore()));
+          store.persist(r.persist);
+          store.sync();
+        }
+        for (const { handle, reply } of ready.replies) n.replies.set(handle, [reply]);
+        n.core.advance(ready);
+      }
+    };
+    for (let i = 0; i < 50 && puts.some((h) => !n.replies.has(h)); i++) {
+      drain();
+      n.core.tick();
+    }
+    drain();
+    assert.ok(sizes.length >= 3, `the writes went in ${sizes.length} Readies: ${sizes.join(', ')}`);
+    for (const h of puts) assert.equal(n.answer(h).ok, true);
   });
 
   test('a drain of a node that does not exist is UNKNOWN_NODE', () => {
