@@ -154,13 +154,30 @@ type StoredOp =
   | { readonly op: 'snapshot'; readonly image: SnapshotImage }
   | { readonly op: 'drop' };
 
-/** Consecutive entries `first ..< first + count`, encoded: the first `count` of `bytes`'s array. */
+/**
+ * Where a batch's records lie in a segment: `[start, end)` of file `name`, its closing record
+ * last. A run names its batch and the index of its append op there, and is read back from the
+ * file when needed (`load`, compaction): the entries are not kept in memory.
+ */
+interface BatchRef {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Consecutive entries `first ..< first + count`, stored encoded as the `entries` of op `op` of the
+ * batch at `batch`: the first `count` of an array of `encoded`.
+ */
 interface Run {
   readonly first: number;
   count: number;
-  /** How many entries `bytes` holds (more than `count` after a truncate). */
+  /** How many entries the stored array holds (more than `count` after a truncate). */
   readonly encoded: number;
-  readonly bytes: Uint8Array;
+  /** Bytes of the stored array. */
+  readonly size: number;
+  readonly batch: BatchRef;
+  readonly op: number;
 }
 
 interface BucketState {
@@ -184,6 +201,8 @@ interface Staged {
   /** Payload slices with their CRCs: one per record. */
   readonly parts: readonly { readonly bytes: Uint8Array; readonly crc: number }[];
   readonly bytes: number;
+  /** Where it was written (set by `writeStaged`). */
+  batch: BatchRef | null;
 }
 
 interface Segment {
@@ -274,7 +293,7 @@ export class BucketLog implements NodeBucketLog {
     if (s === undefined) return { meta: null, snapshot: null, entries: [], commit: logIndex(0) };
     const entries: LogEntry[] = [];
     for (const run of s.runs) {
-      const decoded = entryUnpackr.unpack(run.bytes) as LogEntry[];
+      const decoded = entryUnpackr.unpack(this.runBytes(run)) as LogEntry[];
       if (!Array.isArray(decoded) || decoded.length !== run.encoded) {
         throw corruptError(`bucket ${bucket}`, run.first, 'entries do not decode');
       }
@@ -291,6 +310,26 @@ export class BucketLog implements NodeBucketLog {
       }
     }
     return { meta: s.meta, snapshot: s.snapshot, entries, commit: logIndex(s.commit) };
+  }
+
+  /** The stored entries array of `run`, read back from its segment. */
+  private runBytes(run: Run): Uint8Array {
+    const { name, start, end } = run.batch;
+    const reader = new SegmentReader(this.fs, name, end, end - start);
+    const parts: Uint8Array[] = [];
+    for (let offset = start; offset < end;) {
+      const check = reader.at(offset);
+      if (check.kind !== 'ok')
+        throw corruptError(name, offset, 'a stored batch reads back damaged');
+      parts.push(check.record.payload);
+      offset += check.record.bytes;
+    }
+    const payload = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
+    const op = decodeBatch(name, start, payload)[1][run.op];
+    if (op?.op !== 'append' || op.first !== run.first || op.count !== run.encoded) {
+      throw corruptError(name, start, `the batch holds no run from entry ${run.first}`);
+    }
+    return op.entries;
   }
 
   /** Stages `ops` of `bucket`; throws `QUEUE_FULL` (staging nothing) past `stagedBytesMax`. */
@@ -322,7 +361,7 @@ export class BucketLog implements NodeBucketLog {
     }
     s.acceptedBase = base;
     s.acceptedLast = last;
-    this.staged.push({ bucket, ops: stored, parts, bytes });
+    this.staged.push({ bucket, ops: stored, parts, bytes, batch: null });
     this.stagedBytes += bytes;
   }
 
@@ -382,14 +421,16 @@ export class BucketLog implements NodeBucketLog {
       chunks.push(header);
       bytes += header.length;
     }
+    const name = bucketSegmentName(segment.id, false);
     for (const batch of staged) {
       batch.parts.forEach((part, i) => {
         const type = i === batch.parts.length - 1 ? RecordType.BucketOps : RecordType.BucketOpsPart;
         chunks.push(frameHeader(type, seq++, part.bytes.length, part.crc), part.bytes);
       });
+      const start = segment.bytes + bytes;
       bytes += batch.bytes;
+      batch.batch = { name, start, end: segment.bytes + bytes };
     }
-    const name = bucketSegmentName(segment.id, false);
     this.io(() => this.fs.append(name, chunks));
     segment.bytes += bytes;
     this.active = segment;
@@ -402,7 +443,7 @@ export class BucketLog implements NodeBucketLog {
   private finishSync(staged: readonly Staged[]): void {
     this.syncs += 1;
     for (const batch of staged) {
-      applyBatch(this.state(batch.bucket), batch.ops, batch.bytes);
+      applyBatch(this.state(batch.bucket), batch.ops, batch.bytes, batch.batch as BatchRef);
     }
   }
 
@@ -438,17 +479,35 @@ export class BucketLog implements NodeBucketLog {
       chunks = [];
       pending = 0;
     };
+    // The runs as they will be once the compaction segment replaces the others: each names the
+    // batch of the new segment that holds it. Installed only when the segment is complete.
+    const rewritten = new Map<number, Run[]>();
     for (const [bucket, s] of [...this.states].sort(([a], [b]) => a - b)) {
-      for (const ops of liveBatches(s, this.options.recordBytesMax)) {
+      const runs: Run[] = [];
+      for (const ops of liveBatches(s, this.options.recordBytesMax, (run) => this.runBytes(run))) {
         const payload = packr.pack([bucket, ops]);
         const parts = slices(payload, this.options.recordBytesMax);
+        const start = segment.bytes + pending;
         parts.forEach((part, i) => {
           const type = i === parts.length - 1 ? RecordType.BucketOps : RecordType.BucketOpsPart;
           chunks.push(frameHeader(type, seq++, part.length, crc32c(part)), part);
           pending += RECORD_HEADER_BYTES + part.length;
         });
+        const batch = { name, start, end: segment.bytes + pending };
+        ops.forEach((op, i) => {
+          if (op.op !== 'append' || op.count === 0) return;
+          runs.push({
+            first: op.first,
+            count: op.count,
+            encoded: op.count,
+            size: op.entries.length,
+            batch,
+            op: i,
+          });
+        });
         if (pending >= 1024 * 1024) flush();
       }
+      rewritten.set(bucket, runs);
     }
     flush();
     this.io(() => this.fs.sync(name));
@@ -460,6 +519,11 @@ export class BucketLog implements NodeBucketLog {
     segment.bytes += end.length;
     this.nextSeq = seq;
     this.active = null;
+    for (const [bucket, runs] of rewritten) {
+      const s = this.states.get(bucket) as BucketState;
+      s.runs = runs;
+      s.runBytes = runs.reduce((sum, run) => sum + run.size, 0);
+    }
     for (const [bucket, s] of this.states) if (isEmpty(s)) this.states.delete(bucket);
     for (const s of old) {
       this.io(() => this.fs.remove(bucketSegmentName(s.id, s.compacted)));
@@ -567,14 +631,16 @@ export class BucketLog implements NodeBucketLog {
       const result = this.replayFile(f, i === chain.length - 1, {
         expectedSeq,
         first: i === 0,
-        apply: (bucket, ops, bytes, offset) => {
+        apply: (bucket, ops, bytes, batch) => {
           const s = this.state(bucket);
           for (const op of ops) {
             const error = checkOp(op, s.acceptedBase, s.acceptedLast);
-            if (error !== null) throw corruptError(f.name, offset, `bucket ${bucket}: ${error}`);
+            if (error !== null) {
+              throw corruptError(f.name, batch.start, `bucket ${bucket}: ${error}`);
+            }
             [s.acceptedBase, s.acceptedLast] = advance(op, s.acceptedBase, s.acceptedLast);
           }
-          applyBatch(s, ops, bytes);
+          applyBatch(s, ops, bytes, batch);
         },
       });
       if (f.compacted && !result.complete) {
@@ -597,7 +663,7 @@ export class BucketLog implements NodeBucketLog {
     replay: {
       expectedSeq: number | null;
       first: boolean;
-      apply: (bucket: number, ops: StoredOp[], bytes: number, offset: number) => void;
+      apply: (bucket: number, ops: StoredOp[], bytes: number, batch: BatchRef) => void;
     } | null,
   ): { complete: boolean; nextSeq: number | null } {
     const size = this.fs.size(f.name) ?? 0;
@@ -638,8 +704,13 @@ export class BucketLog implements NodeBucketLog {
         if (replay !== null) {
           const payload =
             parts.length === 0 ? record.payload : Buffer.concat([...parts, record.payload]);
-          const [bucket, ops] = decodeBatch(f.name, partsStart < 0 ? offset : partsStart, payload);
-          replay.apply(bucket, ops, partsBytes + record.bytes, offset);
+          const start = partsStart < 0 ? offset : partsStart;
+          const [bucket, ops] = decodeBatch(f.name, start, payload);
+          replay.apply(bucket, ops, partsBytes + record.bytes, {
+            name: f.name,
+            start,
+            end: offset + record.bytes,
+          });
         }
         parts = [];
         partsStart = -1;
@@ -794,8 +865,13 @@ function advance(op: PersistOp | StoredOp, base: number, last: number): [number,
 }
 
 /** Applies a checked batch to the durable state (the same rules as MemoryBucketStore). */
-function applyBatch(s: BucketState, ops: readonly StoredOp[], bytes: number): void {
-  for (const op of ops) {
+function applyBatch(
+  s: BucketState,
+  ops: readonly StoredOp[],
+  bytes: number,
+  batch: BatchRef,
+): void {
+  for (const [i, op] of ops.entries()) {
     switch (op.op) {
       case 'meta':
         s.meta = op.meta;
@@ -805,7 +881,7 @@ function applyBatch(s: BucketState, ops: readonly StoredOp[], bytes: number): vo
           const run = s.runs.at(-1) as Run;
           if (run.first > op.after) {
             s.runs.pop();
-            s.runBytes -= run.bytes.length;
+            s.runBytes -= run.size;
             s.last = run.first - 1;
           } else {
             run.count = op.after - run.first + 1;
@@ -815,7 +891,14 @@ function applyBatch(s: BucketState, ops: readonly StoredOp[], bytes: number): vo
         break;
       case 'append':
         if (op.count === 0) break;
-        s.runs.push({ first: op.first, count: op.count, encoded: op.count, bytes: op.entries });
+        s.runs.push({
+          first: op.first,
+          count: op.count,
+          encoded: op.count,
+          size: op.entries.length,
+          batch,
+          op: i,
+        });
         s.runBytes += op.entries.length;
         s.last = op.first + op.count - 1;
         break;
@@ -846,7 +929,11 @@ function applyBatch(s: BucketState, ops: readonly StoredOp[], bytes: number): vo
  * The ops that rebuild `s` from nothing, in batches of about `batchBytes`, for compaction. Runs are
  * copied as they are encoded, except a run cut by a truncate, which is encoded again.
  */
-function* liveBatches(s: BucketState, batchBytes: number): Generator<StoredOp[]> {
+function* liveBatches(
+  s: BucketState,
+  batchBytes: number,
+  read: (run: Run) => Uint8Array,
+): Generator<StoredOp[]> {
   const head: StoredOp[] = [];
   if (s.meta !== null) head.push({ op: 'meta', meta: s.meta });
   if (s.snapshot !== null) head.push({ op: 'snapshot', image: s.snapshot });
@@ -854,14 +941,15 @@ function* liveBatches(s: BucketState, batchBytes: number): Generator<StoredOp[]>
   let batch: StoredOp[] = [];
   let bytes = 0;
   for (const run of s.runs) {
+    const stored = read(run);
     let op: StoredOp & { op: 'append' } = {
       op: 'append',
       first: run.first,
       count: run.count,
-      entries: run.bytes,
+      entries: stored,
     };
     if (run.count < run.encoded) {
-      const entries = (entryUnpackr.unpack(run.bytes) as LogEntry[]).slice(0, run.count);
+      const entries = (entryUnpackr.unpack(stored) as LogEntry[]).slice(0, run.count);
       op = toStored({ op: 'append', entries }) as StoredOp & { op: 'append' };
     }
     batch.push(op);
