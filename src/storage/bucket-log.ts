@@ -495,15 +495,7 @@ export class BucketLog implements NodeBucketLog {
         });
         const batch = { name, start, end: segment.bytes + pending };
         ops.forEach((op, i) => {
-          if (op.op !== 'append' || op.count === 0) return;
-          runs.push({
-            first: op.first,
-            count: op.count,
-            encoded: op.count,
-            size: op.entries.length,
-            batch,
-            op: i,
-          });
+          if (op.op === 'append' && op.count > 0) runs.push(runOf(op, batch, i));
         });
         if (pending >= 1024 * 1024) flush();
       }
@@ -864,6 +856,12 @@ function advance(op: PersistOp | StoredOp, base: number, last: number): [number,
   }
 }
 
+/** The run of append op `op`, number `index` of the batch written at `batch`. */
+function runOf(op: StoredOp & { op: 'append' }, batch: BatchRef, index: number): Run {
+  const { first, count } = op;
+  return { first, count, encoded: count, size: op.entries.length, batch, op: index };
+}
+
 /** Applies a checked batch to the durable state (the same rules as MemoryBucketStore). */
 function applyBatch(
   s: BucketState,
@@ -891,14 +889,7 @@ function applyBatch(
         break;
       case 'append':
         if (op.count === 0) break;
-        s.runs.push({
-          first: op.first,
-          count: op.count,
-          encoded: op.count,
-          size: op.entries.length,
-          batch,
-          op: i,
-        });
+        s.runs.push(runOf(op, batch, i));
         s.runBytes += op.entries.length;
         s.last = op.first + op.count - 1;
         break;

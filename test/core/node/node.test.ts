@@ -14,6 +14,7 @@ import {
   type KvReply,
   type KvRequest,
   type NodeOptions,
+  type NodeReady,
 } from '../../../src/core/node/index.js';
 import { MemoryRaftStore, bootstrapState } from '../../../src/core/raft/index.js';
 
@@ -47,8 +48,10 @@ class OneNode {
     return this.handle;
   }
 
-  pump(): void {
+  /** Carries out every Ready, one at a time, showing each to `observe` first. */
+  pump(observe: (ready: NodeReady) => void = () => {}): void {
     for (let ready = this.core.ready(); ready !== null; ready = this.core.ready()) {
+      observe(ready);
       if (ready.raft !== null) this.raft.write(ready.raft);
       for (const { bucket, ready: r } of ready.buckets) {
         let store = this.buckets.get(bucket);
@@ -203,23 +206,13 @@ describe('node core, one node', () => {
     );
     // One Ready at a time, as a driver does: none stages much more than the budget.
     const sizes: number[] = [];
-    const drain = (): void => {
-      for (let ready = n.core.ready(); ready !== null; ready = n.core.ready()) {
+    const drain = (): void =>
+      n.pump((ready) => {
         const each = ready.buckets.map((b) => persistBytes(b.ready.persist));
         const bytes = each.reduce((a, b) => a + b, 0);
         assert.ok(bytes < budget + Math.max(0, ...each), `a Ready of ${bytes} bytes`);
         if (bytes > 512 * 1024) sizes.push(bytes);
-        if (ready.raft !== null) n.raft.write(ready.raft);
-        for (const { bucket, ready: r } of ready.buckets) {
-          let store = n.buckets.get(bucket);
-          if (store === undefined) n.buckets.set(bucket, (store = new MemoryBucketStore()));
-          store.persist(r.persist);
-          store.sync();
-        }
-        for (const { handle, reply } of ready.replies) n.replies.set(handle, [reply]);
-        n.core.advance(ready);
-      }
-    };
+      });
     for (let i = 0; i < 50 && puts.some((h) => !n.replies.has(h)); i++) {
       drain();
       n.core.tick();
