@@ -72,6 +72,16 @@ export class Timeout {
   }
 
   /**
+   * Makes a ticking timeout fire within `ticks` ticks from now (at least one), unless it would
+   * fire sooner anyway. Counting goes on: `ticks` and the attempts are kept.
+   */
+  fireWithin(ticks: number): void {
+    assert(this.ticking, `${this.name}: fireWithin() of a stopped timeout`);
+    assert(Number.isSafeInteger(ticks) && ticks >= 1, `${this.name}: fireWithin(${ticks})`);
+    this.after = Math.min(this.after, this.ticks + ticks);
+  }
+
+  /**
    * Restarts with exponential backoff and full jitter: the duration is drawn from
    * [base, base·2^attempts], capped at `maxTicks`.
    */

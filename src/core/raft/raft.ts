@@ -138,8 +138,8 @@ export class Raft {
   leaderUnreachable(node: NodeId): void {
     if (this.role !== 'follower' || this.leaderId !== node) return;
     this.leaderId = null;
-    const t = this.electionTimeout;
-    t.after = Math.min(t.after, t.ticks + 1 + this.prng.int(Math.max(1, t.afterBase >> 1)));
+    const half = Math.max(1, this.options.electionTicks >> 1);
+    this.electionTimeout.fireWithin(1 + this.prng.int(half));
   }
 
   /** Proposes an application command. Only a leader accepts; see {@link ProposeResult}. */

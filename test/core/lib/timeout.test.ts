@@ -26,6 +26,24 @@ describe('Timeout', () => {
     assert.equal(t.fired(), false);
   });
 
+  test('fireWithin brings the firing forward, never back', () => {
+    const t = new Timeout('t', 10);
+    t.start();
+    t.tick();
+    t.fireWithin(2);
+    t.tick();
+    assert.equal(t.fired(), false);
+    t.tick();
+    assert.equal(t.fired(), true, 'two ticks after fireWithin(2)');
+    const u = new Timeout('u', 3);
+    u.start();
+    u.fireWithin(50);
+    for (let i = 0; i < 3; i++) u.tick();
+    assert.equal(u.fired(), true, 'a later limit does not delay it');
+    assert.throws(() => new Timeout('s', 1).fireWithin(1), /stopped/);
+    assert.throws(() => u.fireWithin(0), /fireWithin/);
+  });
+
   test('reset of a stopped timeout is a programmer error', () => {
     assert.throws(() => new Timeout('t', 1).reset(), /stopped/);
   });
