@@ -29,7 +29,7 @@ import type {
   SnapshotImage,
   SnapshotItem,
 } from './types.js';
-import { sessionsBytes, snapshotItemBytes } from './wire-size.js';
+import { sessionsBytes, snapshotItemBytes, takeWithin } from './wire-size.js';
 
 /** How much one chunk may carry: keys, and bytes (wire-size.ts); always at least one key. */
 export interface ChunkLimits {
@@ -92,17 +92,12 @@ export class SnapshotSender {
    * but at least one key while any is left, whatever its size.
    */
   private nextItems(): { items: SnapshotItem[]; bytes: number } {
-    const all = this.image.items;
-    const items: SnapshotItem[] = [];
-    let bytes = 0;
-    for (let i = this.acked; i < all.length && items.length < this.limits.itemsMax; i++) {
-      const item = all[i] as SnapshotItem;
-      const size = snapshotItemBytes(item);
-      if (items.length > 0 && bytes + size > this.limits.bytesMax) break;
-      items.push(item);
-      bytes += size;
-    }
-    return { items, bytes };
+    const { count, bytes } = takeWithin(this.image.items, this.acked, snapshotItemBytes, {
+      countMax: this.limits.itemsMax,
+      bytesMax: this.limits.bytesMax,
+      firstBytesMax: Infinity,
+    });
+    return { items: this.image.items.slice(this.acked, this.acked + count), bytes };
   }
 
   /**

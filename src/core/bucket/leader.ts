@@ -25,7 +25,7 @@ import { SnapshotSender } from './backfill.js';
 import { LeaderLease } from './lease.js';
 import { PeerProgress } from './progress.js';
 import type { ReplicaCore } from './replica-core.js';
-import { entryBytes } from './wire-size.js';
+import { entryBytes, takeWithin } from './wire-size.js';
 import type {
   AppendAckMessage,
   AppliedEntry,
@@ -262,11 +262,7 @@ export class LeaderState {
 
   /** Bytes of the entries sent to `p` and not acknowledged (those its window counts). */
   private bytesInFlight(p: PeerProgress): number {
-    const from = Math.max(p.windowStart, this.core.log.baseIndex) + 1;
-    if (p.next <= from) return 0;
-    let bytes = 0;
-    for (const e of this.core.log.slice(from, p.next - from)) bytes += entryBytes(e);
-    return bytes;
+    return this.core.log.bytesBetween(p.windowStart, p.next - 1);
   }
 
   /**
@@ -281,15 +277,11 @@ export class LeaderState {
     roomBytes: number,
   ): { entries: LogEntry[]; bytes: number } {
     const candidates = this.core.log.slice(from, countMax);
-    const budget = Math.min(this.core.options.appendBytesMax, roomBytes);
-    let bytes = 0;
-    let count = 0;
-    for (const e of candidates) {
-      const size = entryBytes(e);
-      if (bytes + size > (count === 0 ? roomBytes : budget)) break;
-      bytes += size;
-      count += 1;
-    }
+    const { count, bytes } = takeWithin(candidates, 0, entryBytes, {
+      countMax,
+      bytesMax: Math.min(this.core.options.appendBytesMax, roomBytes),
+      firstBytesMax: roomBytes,
+    });
     return { entries: candidates.slice(0, count), bytes };
   }
 

@@ -57,6 +57,17 @@ export class BucketLog {
     return this.entriesBytes;
   }
 
+  /** Estimated bytes of the entries after `after` through `through`, both clamped to the log. */
+  bytesBetween(after: number, through: number): number {
+    const first = Math.max(after, this.base.index) + 1;
+    const last = Math.min(through, this.lastIndex);
+    if (first > last) return 0;
+    if (first === this.base.index + 1 && last === this.lastIndex) return this.entriesBytes;
+    let bytes = 0;
+    for (const e of this.slice(first, last - first + 1)) bytes += entryBytes(e);
+    return bytes;
+  }
+
   /** Whether the log holds nothing at all: no snapshot and no entry. */
   get empty(): boolean {
     return this.base.index === 0 && this.entries.length === 0;
@@ -139,8 +150,7 @@ export class BucketLog {
    */
   compactionPoint(limit: number, entriesMax: number, bytesMax: number): LogIndex {
     let to = Math.max(this.base.index, this.lastIndex - entriesMax);
-    let bytes = this.entriesBytes;
-    for (let i = 0; i < to - this.base.index; i++) bytes -= entryBytes(this.entries[i] as LogEntry);
+    let bytes = this.bytesBetween(to, this.lastIndex);
     while (bytes > bytesMax && to < this.lastIndex) {
       to += 1;
       bytes -= entryBytes(this.entries[to - this.base.index - 1] as LogEntry);

@@ -85,6 +85,28 @@ export function sessionsBytes(sessions: readonly SessionItem[]): number {
   return bytes;
 }
 
+/**
+ * How many of `items` from `from` on go in one message, and their bytes: at most `countMax`, the
+ * first alone within `firstBytesMax`, all of them together within `bytesMax` once there is more
+ * than one. With `firstBytesMax` Infinity the first always goes, whatever its size.
+ */
+export function takeWithin<T>(
+  items: readonly T[],
+  from: number,
+  sizeOf: (item: T) => number,
+  limits: { readonly countMax: number; readonly bytesMax: number; readonly firstBytesMax: number },
+): { count: number; bytes: number } {
+  let count = 0;
+  let bytes = 0;
+  for (let i = from; i < items.length && count < limits.countMax; i++) {
+    const size = sizeOf(items[i] as T);
+    if (count === 0 ? size > limits.firstBytesMax : bytes + size > limits.bytesMax) break;
+    bytes += size;
+    count += 1;
+  }
+  return { count, bytes };
+}
+
 /** What `ops` stage in a store, about: entries and images count, the other ops are small. */
 export function persistBytes(ops: readonly PersistOp[]): number {
   let bytes = 0;

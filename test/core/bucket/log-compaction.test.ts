@@ -36,6 +36,19 @@ describe('BucketLog compaction', () => {
     assert.equal(log.bytes, 0);
   });
 
+  test('bytesBetween sums the entries in the range, clamped to the log', () => {
+    const log = new BucketLog(
+      { epoch: epoch(1), index: logIndex(2) },
+      [3, 4, 5].map((i) => entry(1, i)),
+    );
+    const one = entryBytes(entry(1, 3));
+    assert.equal(log.bytesBetween(2, 5), log.bytes);
+    assert.equal(log.bytesBetween(0, 9), log.bytes, 'clamped');
+    assert.equal(log.bytesBetween(3, 4), one);
+    assert.equal(log.bytesBetween(4, 4), 0);
+    assert.equal(log.bytesBetween(5, 3), 0);
+  });
+
   test('compactionPoint keeps at most the entries and bytes asked for, never past the limit', () => {
     const log = new BucketLog(
       undefined,
