@@ -4,6 +4,7 @@
  * every node that applied the same prefix holds a byte-identical directory (invariant 5).
  */
 import type { BucketId, Epoch, MapVersion, NodeId } from '../lib/ids.js';
+import type { TargetPlacement } from '../planner/types.js';
 
 /**
  * A node's life: `active` hosts buckets; `draining` keeps serving while the conductor moves its
@@ -60,11 +61,11 @@ export interface Government {
   readonly target: Placement | null;
 }
 
-/** A bucket's voters as a move's destination: the leader, and the followers in ascending order. */
-export interface Placement {
-  readonly leader: NodeId;
-  readonly followers: readonly NodeId[];
-}
+/**
+ * A bucket's voters as a move's destination: the planner's target placement of the bucket (the
+ * leader, and the followers in ascending order).
+ */
+export type Placement = TargetPlacement;
 
 export interface DirectoryState {
   /** Buckets per keyspace; fixed at bootstrap. 0 before bootstrap. */
