@@ -405,8 +405,9 @@ export class NodeServer {
     }
   }
 
-  /** Node state and incarnation as last logged, by id. */
+  /** Node state and incarnation as last logged, by id, and the map version they were read at. */
   private readonly loggedNodes = new Map<NodeId, string>();
+  private loggedMapVersion = -1;
 
   /** Logs, at info, every change of a node's state or incarnation this node's directory applied. */
   private logMembership(): void {
@@ -423,8 +424,6 @@ export class NodeServer {
       );
     }
   }
-
-  private loggedMapVersion = -1;
 
   /** Stages what needs no sync before the Ready's messages (commit indexes; see needsPersist). */
   private stageLazy(ready: NodeReady): void {

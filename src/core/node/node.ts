@@ -155,6 +155,10 @@ export class NodeCore {
   /** Bucket messages of the Ready being cut, by peer (`bucket` messages that fit a frame each). */
   private readonly bucketBatches = new Map<NodeId, BucketMessage[]>();
   private replies: { handle: number; reply: KvReply }[] = [];
+  /** Bytes of values of the pending writes (Pending.writeBytes). */
+  private pendingWriteBytes = 0;
+  /** When a connection to each peer was last refused (ticks), for a new metadata leader. */
+  private readonly refusedAt = new Map<NodeId, number>();
   private compactPending: Snapshot | null = null;
   private lastCompact: number;
   private inFlight: NodeReady | null = null;
@@ -292,12 +296,6 @@ export class NodeCore {
     this.raft.leaderUnreachable(peer);
     this.afterInput();
   }
-
-  /** Bytes of values of the pending writes (Pending.writeBytes). */
-  private pendingWriteBytes = 0;
-
-  /** When a connection to each peer was last refused (ticks), for a new metadata leader. */
-  private readonly refusedAt = new Map<NodeId, number>();
 
   /**
    * The driver could not hand the hop of request `ref` to a link to `to` (the link is down, or
